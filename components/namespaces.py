@@ -1,0 +1,103 @@
+"""NamespaceLayout: the namespaces the platform owns, locked down by default."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.k8s import MANAGED_BY, PART_OF, child, port_rules
+from components.settings import NamespaceSettings
+
+DNS_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+
+
+class NamespaceLayout(pulumi.ComponentResource):
+    """Creates each namespace with its labels, Pod Security admission level, optional
+    ResourceQuota, a default-deny NetworkPolicy (ingress and egress) and a policy that
+    allows DNS lookups. Namespaces named in `keep` hold data volumes and are left in
+    the cluster by `pulumi destroy`.
+
+    Outputs: `names`, the namespace names in order; `namespaces`, the resources by name,
+    for other components to depend on.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        namespaces: Sequence[NamespaceSettings],
+        *,
+        environment: str,
+        keep: frozenset[str] = frozenset(),
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("platform:index:NamespaceLayout", name, None, opts)
+        self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
+        for ns in namespaces:
+            self.namespaces[ns.name] = self._namespace(ns, environment, retain=ns.name in keep)
+        self.names = pulumi.Output.from_input([ns.metadata["name"] for ns in self.namespaces.values()])
+        self.register_outputs({"names": self.names})
+
+    def _namespace(self, ns: NamespaceSettings, environment: str, *, retain: bool) -> k8s.core.v1.Namespace:
+        level = ns.pod_security
+        ns_labels = {
+            "environment": environment,
+            "status": "placeholder" if ns.placeholder else "active",
+            "app.kubernetes.io/part-of": PART_OF,
+            "app.kubernetes.io/managed-by": MANAGED_BY,
+            "pod-security.kubernetes.io/enforce": level,
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/warn": "restricted",
+            **ns.labels,
+        }
+        annotations = {"description": ns.description} if ns.description else {}
+        if ns.guide:
+            annotations["deployment-guide"] = ns.guide
+        namespace = k8s.core.v1.Namespace(
+            ns.name,
+            metadata={"name": ns.name, "labels": ns_labels, "annotations": annotations},
+            # Deleting a namespace deletes its volume claims: one that holds data
+            # outlives `pulumi destroy`, like the claims themselves.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=retain),
+        )
+        opts = child(self, depends_on=[namespace])
+        common = {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": MANAGED_BY}
+        k8s.networking.v1.NetworkPolicy(
+            f"{ns.name}-default-deny",
+            metadata={"name": "default-deny", "namespace": ns.name, "labels": common},
+            spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            opts=opts,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{ns.name}-allow-dns",
+            metadata={"name": "allow-dns", "namespace": ns.name, "labels": common},
+            spec={
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [DNS_PEER], "ports": [*port_rules([53], "UDP"), *port_rules([53], "TCP")]}],
+            },
+            opts=opts,
+        )
+        if ns.quota is not None:
+            q = ns.quota
+            k8s.core.v1.ResourceQuota(
+                f"{ns.name}-quota",
+                metadata={"name": f"{ns.name}-quota", "namespace": ns.name, "labels": common},
+                spec={
+                    "hard": {
+                        "requests.cpu": q.requests_cpu,
+                        "requests.memory": q.requests_memory,
+                        "limits.cpu": q.limits_cpu,
+                        "limits.memory": q.limits_memory,
+                        "persistentvolumeclaims": str(q.persistent_volume_claims),
+                        "services.nodeports": str(q.node_ports),
+                    }
+                },
+                opts=opts,
+            )
+        return namespace

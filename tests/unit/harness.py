@@ -1,0 +1,202 @@
+"""Run the platform program under Pulumi mocks and record every registration.
+
+No Pulumi CLI is involved: the recording monitor stands in for the engine and keeps,
+for each resource, its type, name, parent, options and inputs, with secret values
+still marked as secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import mocks
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "platform"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    parent: str
+    urn: str
+    inputs: dict[str, Any]
+    raw: dict[str, Any]
+    protect: bool
+    retain_on_delete: bool
+    ignore_changes: list[str]
+    dependencies: list[str]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self.inputs.get("metadata") or {})
+
+    @property
+    def k8s_name(self) -> str | None:
+        return self.metadata.get("name")
+
+    @property
+    def namespace(self) -> str | None:
+        return self.metadata.get("namespace")
+
+    @property
+    def kind(self) -> str:
+        return self.type.rsplit(":", 1)[-1]
+
+    def pod_spec(self) -> dict[str, Any]:
+        spec = self.inputs["spec"]
+        if self.kind == "CronJob":
+            return dict(spec["jobTemplate"]["spec"]["template"]["spec"])
+        return dict(spec["template"]["spec"])
+
+    def is_secret(self, *path: str) -> bool:
+        """Whether the input at `path` (or anything containing it) is marked secret."""
+        node: Any = self.raw
+        for key in path:
+            if isinstance(node, dict) and node.get(SECRET_SIG):
+                return True
+            node = node[key]
+        return isinstance(node, dict) and bool(node.get(SECRET_SIG))
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        state = dict(args.inputs)
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = f"generated-{args.name}-" + "x" * 8
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    def __init__(self) -> None:
+        super().__init__(_Mocks())
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the engine's RPC name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                Registration(
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent,
+                    urn=response.urn,
+                    inputs=self.resources[response.urn].state,
+                    raw=json_format.MessageToDict(request.object),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    ignore_changes=list(request.ignoreChanges),
+                    dependencies=list(request.dependencies),
+                )
+            )
+        return response
+
+
+@dataclass
+class Run:
+    """What one program run registered and exported."""
+
+    registrations: list[Registration]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_kind(self, kind: str) -> list[Registration]:
+        return [r for r in self.registrations if r.kind == kind]
+
+    def one(self, kind: str, name: str, namespace: str | None = None) -> Registration:
+        found = [
+            r for r in self.of_kind(kind) if r.k8s_name == name and (namespace is None or r.namespace == namespace)
+        ]
+        assert len(found) == 1, f"expected one {kind} {namespace}/{name}, found {len(found)}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registration:
+        return next(r for r in self.registrations if r.urn == urn)
+
+    def count(self, kind: str) -> int:
+        return len(self.of_kind(kind))
+
+    def workloads(self) -> list[Registration]:
+        return [r for r in self.registrations if r.kind in ("Deployment", "StatefulSet", "CronJob")]
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The `platform:*` config of Pulumi.<stack>.yaml, keys without the prefix."""
+    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    prefix = f"{PROJECT}:"
+    return {key[len(prefix) :]: value for key, value in document["config"].items() if key.startswith(prefix)}
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def run_program(
+    config: Mapping[str, Any],
+    *,
+    secrets: Mapping[str, str] | None = None,
+    stack: str = "test",
+) -> Run:
+    """Build the whole program from `config` (and secret config) under mocks."""
+    from components.platform import Platform
+    from components.settings import load_settings
+
+    monitor = _RecordingMonitor()
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    secrets = dict(secrets or {})
+    everything = {f"{PROJECT}:{key}": _encode(value) for key, value in {**config, **secrets}.items()}
+    runtime_config.set_all_config(everything, [f"{PROJECT}:{key}" for key in secrets])
+    run = Run(monitor.registrations)
+    _runs.append(run)
+
+    async def collect(outputs: Mapping[str, Any]) -> None:
+        for key, value in outputs.items():
+            output = pulumi.Output.from_input(value)
+            run.outputs[key] = await output.future()
+            if await output.is_secret():
+                run.secret_outputs.add(key)
+
+    @pulumi.runtime.test
+    def program() -> Any:
+        platform = Platform(stack, load_settings())
+        return asyncio.ensure_future(collect(platform.outputs()))
+
+    try:
+        program()
+    finally:
+        runtime_config.set_all_config({}, [])
+    return run
+
+
+_runs: list[Run] = []
+
+
+def last_run() -> Run:
+    """The most recent run, also when the program raised."""
+    return _runs[-1]
+
+
+def run_stack(stack: str, secrets: Mapping[str, str] | None = None) -> Run:
+    return run_program(stack_config(stack), secrets=secrets, stack=stack)
+
+
+def kinds(registrations: Iterable[Registration]) -> list[str]:
+    return sorted(r.kind for r in registrations)
