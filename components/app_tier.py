@@ -64,6 +64,7 @@ class AppTier(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:index:AppTier", name, None, opts)
+        self._name = name
         by_name = {app.name: app for app in apps}
         callers: dict[str, list[kb.Peer]] = {app.name: [] for app in apps}
         for app in apps:
@@ -93,6 +94,7 @@ class AppTier(pulumi.ComponentResource):
         ns = app.namespace
         app_lbls = app_labels(app)
         opts = kb.child(self)
+        prefix = f"{self._name}-{app.name}"
         config_name = f"{app.name}-config"
         secret_name = f"{app.name}-secrets"
         env: list[kb.Manifest] = [kb.config_env(key, config_name, key) for key in app.env]
@@ -100,7 +102,7 @@ class AppTier(pulumi.ComponentResource):
         if app.env:
             depends.append(
                 k8s.core.v1.ConfigMap(
-                    f"{app.name}-config",
+                    f"{prefix}-config",
                     metadata=kb.metadata(config_name, ns, app_lbls),
                     data=dict(app.env),
                     opts=opts,
@@ -115,7 +117,7 @@ class AppTier(pulumi.ComponentResource):
         if secret_data:
             depends.append(
                 k8s.core.v1.Secret(
-                    f"{app.name}-secrets",
+                    f"{prefix}-secrets",
                     metadata=kb.metadata(secret_name, ns, app_lbls),
                     type="Opaque",
                     string_data=secret_data,
@@ -148,7 +150,7 @@ class AppTier(pulumi.ComponentResource):
                 deployment_opts, pulumi.ResourceOptions(ignore_changes=["spec.replicas"])
             )
         k8s.apps.v1.Deployment(
-            f"{app.name}-deployment",
+            f"{prefix}-deployment",
             metadata=kb.metadata(app.name, ns, app_lbls),
             spec={
                 "replicas": replicas,
@@ -169,7 +171,7 @@ class AppTier(pulumi.ComponentResource):
             service_spec["sessionAffinity"] = "ClientIP"
             service_spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": 10800}}
         k8s.core.v1.Service(
-            f"{app.name}-service",
+            f"{prefix}-service",
             metadata=kb.metadata(app.name, ns, app_lbls),
             spec=service_spec,
             opts=opts,
@@ -177,7 +179,7 @@ class AppTier(pulumi.ComponentResource):
         if app.autoscaling is not None:
             scaling = app.autoscaling
             k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                f"{app.name}-hpa",
+                f"{prefix}-hpa",
                 metadata=kb.metadata(app.name, ns, app_lbls),
                 spec={
                     "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": app.name},
@@ -196,7 +198,7 @@ class AppTier(pulumi.ComponentResource):
                 opts=opts,
             )
         if replicas >= 2:
-            kb.disruption_budget(f"{app.name}-pdb", ns, app.name, app_lbls, opts)
+            kb.disruption_budget(f"{prefix}-pdb", ns, app.name, app_lbls, opts)
 
         sources = list(callers)
         if app.path is not None:
@@ -205,14 +207,13 @@ class AppTier(pulumi.ComponentResource):
         egress = [([app_peer(callee).rule()], [callee.port]) for callee in callees]
         egress += [([backings[d].peer.rule()], [backings[d].port]) for d in app.uses]
         ingress = [([peer.rule() for peer in sources], [app.port])] if sources else []
-        if ingress or egress:
-            kb.network_policy(
-                f"{app.name}-netpol",
-                ns,
-                app.name,
-                app_lbls,
-                pods=kb.selector(app_lbls),
-                ingress=ingress,
-                egress=egress,
-                opts=opts,
-            )
+        kb.network_policy(
+            f"{prefix}-netpol",
+            ns,
+            app.name,
+            app_lbls,
+            pods=kb.selector(app_lbls),
+            ingress=ingress,
+            egress=egress,
+            opts=opts,
+        )

@@ -276,7 +276,8 @@ def network_policy(
             out.append(rule)
         return out
 
-    policy_types = [kind for kind, entries in (("Ingress", ingress), ("Egress", egress)) if entries]
+    # Ingress is always listed, so a policy without ingress rules admits nothing.
+    policy_types = ["Ingress", "Egress"] if egress else ["Ingress"]
     return k8s.networking.v1.NetworkPolicy(
         resource_name,
         metadata=metadata(name, namespace, object_labels),

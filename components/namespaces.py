@@ -36,6 +36,7 @@ class NamespaceLayout(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:index:NamespaceLayout", name, None, opts)
+        self._name = name
         self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
         for ns in namespaces:
             self.namespaces[ns.name] = self._namespace(ns, environment, retain=ns.name in keep)
@@ -58,8 +59,9 @@ class NamespaceLayout(pulumi.ComponentResource):
         annotations = {"description": ns.description} if ns.description else {}
         if ns.guide:
             annotations["deployment-guide"] = ns.guide
+        prefix = f"{self._name}-{ns.name}"
         namespace = k8s.core.v1.Namespace(
-            ns.name,
+            prefix,
             metadata={"name": ns.name, "labels": ns_labels, "annotations": annotations},
             # Deleting a namespace deletes its volume claims: one that holds data
             # outlives `pulumi destroy`, like the claims themselves.
@@ -68,13 +70,13 @@ class NamespaceLayout(pulumi.ComponentResource):
         opts = child(self, depends_on=[namespace])
         common = {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": MANAGED_BY}
         k8s.networking.v1.NetworkPolicy(
-            f"{ns.name}-default-deny",
+            f"{prefix}-default-deny",
             metadata={"name": "default-deny", "namespace": ns.name, "labels": common},
             spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
             opts=opts,
         )
         k8s.networking.v1.NetworkPolicy(
-            f"{ns.name}-allow-dns",
+            f"{prefix}-allow-dns",
             metadata={"name": "allow-dns", "namespace": ns.name, "labels": common},
             spec={
                 "podSelector": {},
@@ -86,7 +88,7 @@ class NamespaceLayout(pulumi.ComponentResource):
         if ns.quota is not None:
             q = ns.quota
             k8s.core.v1.ResourceQuota(
-                f"{ns.name}-quota",
+                f"{prefix}-quota",
                 metadata={"name": f"{ns.name}-quota", "namespace": ns.name, "labels": common},
                 spec={
                     "hard": {

@@ -159,16 +159,15 @@ class PostgresStatefulSet(pulumi.ComponentResource):
         peers = list(clients)
         if settings.backup is not None:
             peers.append(kb.Peer(ns, kb.selector(self.backup_labels)))
-        if peers:
-            kb.network_policy(
-                f"{name}-netpol",
-                ns,
-                settings.name,
-                self.labels,
-                pods=kb.selector(self.labels),
-                ingress=[([peer.rule() for peer in peers], [PORT])],
-                opts=kb.child(self),
-            )
+        kb.network_policy(
+            f"{name}-netpol",
+            ns,
+            settings.name,
+            self.labels,
+            pods=kb.selector(self.labels),
+            ingress=[([peer.rule() for peer in peers], [PORT])] if peers else [],
+            opts=kb.child(self),
+        )
         if settings.backup is not None:
             self._backup(name, settings, storage_class, protect)
         self.register_outputs(

@@ -124,14 +124,13 @@ class RedisCache(pulumi.ComponentResource):
             },
             opts=kb.child(self, depends_on=depends),
         )
-        if clients:
-            kb.network_policy(
-                f"{name}-netpol",
-                ns,
-                settings.name,
-                self.labels,
-                pods=kb.selector(self.labels),
-                ingress=[([peer.rule() for peer in clients], [PORT])],
-                opts=kb.child(self),
-            )
+        kb.network_policy(
+            f"{name}-netpol",
+            ns,
+            settings.name,
+            self.labels,
+            pods=kb.selector(self.labels),
+            ingress=[([peer.rule() for peer in clients], [PORT])] if clients else [],
+            opts=kb.child(self),
+        )
         self.register_outputs({"host": self.host, "port": self.port, "password": self.password, "url": self.url})

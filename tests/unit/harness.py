@@ -70,6 +70,17 @@ class Registration:
         return isinstance(node, dict) and bool(node.get(SECRET_SIG))
 
 
+def _reveal(node: Any) -> Any:
+    """The plain value of `node`, with secret markers removed at every depth."""
+    if isinstance(node, dict):
+        if node.get(SECRET_SIG):
+            return _reveal(node["value"])
+        return {key: _reveal(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_reveal(item) for item in node]
+    return node
+
+
 class _Mocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
@@ -95,7 +106,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                     name=request.name,
                     parent=request.parent,
                     urn=response.urn,
-                    inputs=self.resources[response.urn].state,
+                    inputs=_reveal(self.resources[response.urn].state),
                     raw=json_format.MessageToDict(request.object),
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),

@@ -1,0 +1,305 @@
+"""Invariants every component keeps, checked on every stack: parents and names,
+labels, hardened pods, probes, resources, and secret credentials."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import pytest
+
+from components.authentik import needs_redis
+from components.settings import parse_settings
+from tests.unit.harness import Registration, Run, run_program, run_stack, stack_config
+
+STACKS = {
+    "local": {},
+    "minikube": {"openaiApiKey": "sk-test-openai-key"},
+    "staging": {},
+}
+RECOMMENDED = ("app.kubernetes.io/part-of", "app.kubernetes.io/managed-by")
+WORKLOAD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component", *RECOMMENDED)
+COMPONENTS = {
+    "PostgresStatefulSet",
+    "RedisCache",
+    "AuthentikStack",
+    "AppTier",
+    "IngressGateway",
+    "NamespaceLayout",
+    "Platform",
+}
+
+
+@cache
+def built(stack: str) -> Run:
+    return run_stack(stack, secrets=STACKS[stack])
+
+
+every_stack = pytest.mark.parametrize("stack", sorted(STACKS))
+
+
+def _pods(run: Run) -> list[tuple[Registration, dict[str, Any]]]:
+    return [(w, w.pod_spec()) for w in run.workloads()]
+
+
+@every_stack
+def test_components_use_platform_type_tokens(stack: str) -> None:
+    tokens = {r.type for r in built(stack).registrations if not r.type.startswith(("kubernetes:", "random:"))}
+    assert tokens == {f"platform:index:{name}" for name in COMPONENTS} - (
+        {"platform:index:RedisCache"} if stack == "minikube" else set()
+    ) - ({"platform:index:AuthentikStack"} if stack == "minikube" else set())
+
+
+@every_stack
+def test_every_resource_has_a_component_parent_and_a_derived_name(stack: str) -> None:
+    run = built(stack)
+    for registration in run.registrations:
+        if registration.kind == "Platform":
+            continue
+        parent = run.by_urn(registration.parent)
+        assert parent.type.startswith("platform:index:"), f"{registration.urn} has parent {parent.urn}"
+        if parent.kind != "Platform":
+            assert registration.name.startswith(f"{parent.name}-"), (registration.name, parent.name)
+
+
+@every_stack
+def test_every_kubernetes_object_has_the_recommended_labels(stack: str) -> None:
+    for r in built(stack).registrations:
+        if r.type.startswith("kubernetes:"):
+            labels = r.metadata.get("labels", {})
+            for key in RECOMMENDED:
+                assert key in labels, f"{r.kind} {r.k8s_name} lacks {key}"
+
+
+@every_stack
+def test_workloads_and_pods_carry_all_app_labels_and_select_by_them(stack: str) -> None:
+    for workload, _ in _pods(built(stack)):
+        labels = workload.metadata["labels"]
+        template_labels = (
+            workload.inputs["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+            if workload.kind == "CronJob"
+            else workload.inputs["spec"]["template"]["metadata"]["labels"]
+        )
+        for key in WORKLOAD_LABELS:
+            assert key in labels and key in template_labels, f"{workload.k8s_name}: {key}"
+        if workload.kind != "CronJob":
+            selector = workload.inputs["spec"]["selector"]["matchLabels"]
+            assert selector.items() <= template_labels.items()
+
+
+@every_stack
+def test_every_pod_is_hardened(stack: str) -> None:
+    for workload, pod in _pods(built(stack)):
+        context = pod["securityContext"]
+        assert context["runAsNonRoot"] is True, workload.k8s_name
+        assert context["runAsUser"] >= 999
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+        for container in pod["containers"] + pod.get("initContainers", []):
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["capabilities"] == {"drop": ["ALL"]}
+            claims = {t["metadata"]["name"] for t in workload.inputs["spec"].get("volumeClaimTemplates", [])}
+            mounted = {m["name"] for m in container["volumeMounts"]}
+            assert mounted <= {v["name"] for v in pod["volumes"]} | claims, workload.k8s_name
+
+
+@every_stack
+def test_every_container_has_requests_and_limits(stack: str) -> None:
+    for workload, pod in _pods(built(stack)):
+        for container in pod["containers"]:
+            resources = container["resources"]
+            for bound in ("requests", "limits"):
+                assert set(resources[bound]) == {"cpu", "memory"}, workload.k8s_name
+
+
+@every_stack
+def test_long_running_containers_have_liveness_and_readiness_probes(stack: str) -> None:
+    for workload, pod in _pods(built(stack)):
+        if workload.kind == "CronJob":
+            continue
+        for container in pod["containers"]:
+            assert "livenessProbe" in container and "readinessProbe" in container, workload.k8s_name
+
+
+@every_stack
+def test_images_are_pinned(stack: str) -> None:
+    for _, pod in _pods(built(stack)):
+        for container in pod["containers"]:
+            image = container["image"]
+            assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), image
+
+
+@every_stack
+def test_every_credential_is_secret(stack: str) -> None:
+    run = built(stack)
+    for secret in run.of_kind("Secret"):
+        assert secret.is_secret("stringData"), secret.k8s_name
+    for password in run.of_kind("RandomPassword"):
+        assert password.inputs["length"] >= 32
+        assert password.inputs["special"] is False
+    for config_map in run.of_kind("ConfigMap"):
+        assert "generated-" not in str(config_map.inputs), config_map.k8s_name
+    for workload, pod in _pods(run):
+        for container in pod["containers"]:
+            for env in container.get("env", []):
+                assert "generated-" not in str(env.get("value", "")), workload.k8s_name
+
+
+@every_stack
+def test_services_exposed_outside_the_cluster_are_only_the_gateway(stack: str) -> None:
+    for service in built(stack).of_kind("Service"):
+        if service.inputs["spec"].get("type") in ("NodePort", "LoadBalancer"):
+            assert service.metadata["labels"]["app.kubernetes.io/component"] == "gateway"
+
+
+@every_stack
+def test_every_namespace_denies_by_default_and_allows_dns(stack: str) -> None:
+    run = built(stack)
+    for namespace in run.of_kind("Namespace"):
+        names = {p.k8s_name for p in run.of_kind("NetworkPolicy") if p.namespace == namespace.k8s_name}
+        assert {"default-deny", "allow-dns"} <= names
+
+
+@every_stack
+def test_every_workload_has_its_own_network_policy(stack: str) -> None:
+    run = built(stack)
+    policies = [p for p in run.of_kind("NetworkPolicy") if p.inputs["spec"]["podSelector"]]
+    for workload, _ in _pods(run):
+        labels = (
+            workload.inputs["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+            if workload.kind == "CronJob"
+            else workload.inputs["spec"]["template"]["metadata"]["labels"]
+        )
+        assert any(
+            p.namespace == workload.namespace
+            and p.inputs["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+            for p in policies
+        ), workload.k8s_name
+
+
+@every_stack
+def test_workloads_with_two_or_more_replicas_have_a_disruption_budget(stack: str) -> None:
+    run = built(stack)
+    budgets = {(b.namespace, b.k8s_name) for b in run.of_kind("PodDisruptionBudget")}
+    for workload in run.of_kind("Deployment"):
+        if workload.inputs["spec"]["replicas"] >= 2:
+            assert (workload.namespace, workload.k8s_name) in budgets
+
+
+def test_gateway_runs_unprivileged_with_a_projected_token() -> None:
+    gateway = built("local").one("Deployment", "gateway", "staging-gateway")
+    pod = gateway.pod_spec()
+    assert pod["serviceAccountName"] == "gateway"
+    assert pod["automountServiceAccountToken"] is False
+    token = next(v for v in pod["volumes"] if v["name"] == "api-token")
+    assert token["projected"]["sources"][0]["serviceAccountToken"]["path"] == "token"
+    ports = {p["containerPort"] for p in pod["containers"][0]["ports"]}
+    assert all(port >= 1024 for port in ports)
+
+
+def test_gateway_can_use_an_existing_controller() -> None:
+    config = stack_config("local")
+    config["gateway"] = {**config["gateway"], "install": False, "className": "nginx"}
+    run = run_program(config)
+    assert run.count("Deployment") == 6
+    assert not run.of_kind("IngressClass") and not run.of_kind("ClusterRole")
+    assert {i.inputs["spec"]["ingressClassName"] for i in run.of_kind("Ingress")} == {"nginx"}
+
+
+def test_gateway_tls_from_cert_manager() -> None:
+    config = stack_config("local")
+    config["gateway"] = {**config["gateway"], "tls": {"clusterIssuer": "letsencrypt"}}
+    run = run_program(config)
+    for ingress in run.of_kind("Ingress"):
+        assert ingress.metadata["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt"}
+        assert ingress.inputs["spec"]["tls"] == [{"hosts": ["localhost"], "secretName": "gateway-tls"}]
+    assert run.outputs["url"] == "https://localhost/"
+
+
+def test_authentik_shares_media_on_one_node_without_a_shared_class() -> None:
+    run = built("local")
+    media = run.one("PersistentVolumeClaim", "authentik-media").inputs["spec"]
+    assert media["accessModes"] == ["ReadWriteOnce"]
+    for name in ("authentik-server", "authentik-worker"):
+        affinity = run.one("Deployment", name).pod_spec()["affinity"]
+        term = affinity["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+        assert term["labelSelector"]["matchLabels"] == {"app.kubernetes.io/instance": "authentik"}
+
+
+def test_authentik_probes_follow_the_official_chart() -> None:
+    run = built("local")
+    server = run.one("Deployment", "authentik-server").pod_spec()["containers"][0]
+    assert server["livenessProbe"]["httpGet"]["path"] == "/-/health/live/"
+    assert server["readinessProbe"]["httpGet"]["path"] == "/-/health/ready/"
+    worker = run.one("Deployment", "authentik-worker").pod_spec()["containers"][0]
+    assert worker["livenessProbe"]["exec"]["command"] == ["ak", "healthcheck"]
+    assert {p["containerPort"] for p in server["ports"]} == {9000, 9443}
+
+
+def test_authentik_secret_holds_generated_credentials() -> None:
+    secret = built("local").one("Secret", "authentik-secrets", "staging-infra")
+    data = secret.inputs["stringData"]
+    assert set(data) == {
+        "AUTHENTIK_SECRET_KEY",
+        "AUTHENTIK_POSTGRESQL__PASSWORD",
+        "AUTHENTIK_BOOTSTRAP_PASSWORD",
+        "AUTHENTIK_BOOTSTRAP_TOKEN",
+    }
+    assert data["AUTHENTIK_POSTGRESQL__PASSWORD"] == "generated-authentik-db-password-xxxxxxxx"
+    for key in data:
+        assert secret.is_secret("stringData", key)
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ("ghcr.io/goauthentik/server:2025.8.4", True),
+        ("ghcr.io/goauthentik/server:2025.10.0", False),
+        ("ghcr.io/goauthentik/server:2026.8.6", False),
+    ],
+)
+def test_authentik_needs_redis_only_before_2025_10(image: str, expected: bool) -> None:
+    assert needs_redis(image) is expected
+
+
+def test_older_authentik_gets_its_own_redis() -> None:
+    config = stack_config("local")
+    config["authentik"] = {**config["authentik"], "image": "ghcr.io/goauthentik/server:2025.8.4"}
+    run = run_program(config)
+    assert run.one("Deployment", "authentik-redis", "staging-infra")
+    assert "AUTHENTIK_REDIS__HOST" in run.one("ConfigMap", "authentik-config").inputs["data"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "args", "has_claim"),
+    [
+        ("aof", ["--appendonly", "yes", "--appendfsync", "everysec"], True),
+        ("rdb", ["--appendonly", "no", "--save", "60 1"], True),
+        ("none", ["--appendonly", "no", "--save", ""], False),
+    ],
+)
+def test_redis_persistence_modes(mode: str, args: list[str], has_claim: bool) -> None:
+    config = stack_config("local")
+    config["redis"] = {**config["redis"], "persistence": mode}
+    run = run_program(config)
+    redis = run.one("Deployment", "redis").pod_spec()
+    assert redis["containers"][0]["command"] == ["redis-server", "/etc/redis/auth.conf", *args]
+    claims = {c.k8s_name for c in run.of_kind("PersistentVolumeClaim")}
+    assert ("redis-data" in claims) is has_claim
+
+
+def test_redis_password_never_in_pod_spec() -> None:
+    redis = built("local").one("Deployment", "redis")
+    assert "generated-" not in str(redis.inputs)
+
+
+def test_protect_data_can_be_forced_on_a_local_target() -> None:
+    run = run_program(stack_config("local") | {"protectData": True})
+    assert run.one("StatefulSet", "postgres").protect
+
+
+def test_settings_profile_drives_protection_default() -> None:
+    assert parse_settings(stack_config("staging")).data_protected is True
+    assert parse_settings(stack_config("local")).data_protected is False
