@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STACK ?= local
 PYTHON ?= python3
 
-.PHONY: help venv lint test test-unit
+.PHONY: help venv lint test test-unit docs
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -24,9 +24,12 @@ venv: $(VENV)/.installed ## create .venv with the pinned requirements
 lint: venv ## ruff (lint and format) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy .
+	$(BIN)/mypy __main__.py components tests/unit docs
 
 test-unit: venv ## unit tests under Pulumi mocks, no CLI needed
 	$(BIN)/pytest tests/unit
+
+docs: venv ## regenerate the architecture diagrams from the program
+	$(BIN)/python docs/diagram.py
 
 test: lint test-unit ## every check: lint, unit tests
