@@ -7,8 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= local
 PYTHON ?= python3
+# Every target that runs the CLI or talks to the cluster sources the tool paths first.
+TOOLS_ENV := . tools/env.sh &&
+STACK_CMD := $(TOOLS_ENV) $(BIN)/python scripts/stack.py
 
-.PHONY: help venv lint test test-unit docs
+.PHONY: help venv tools cluster cluster-down up preview destroy down refresh outputs render scan \
+	docs lint test test-unit test-policy test-e2e bench
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -21,15 +25,43 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed ## create .venv with the pinned requirements
 
-lint: venv ## ruff (lint and format) and mypy
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy __main__.py components tests/unit docs
+tools: ## build (or reuse) the pinned Pulumi CLI, plugins and control plane binaries
+	@tools/bootstrap.sh
 
-test-unit: venv ## unit tests under Pulumi mocks, no CLI needed
-	$(BIN)/pytest tests/unit
+cluster: tools ## start the local cluster: kind if Docker and kind work, else the local control plane
+	@cluster/up.sh
+
+cluster-down: ## remove the local cluster
+	@cluster/down.sh
+
+up: venv tools cluster ## deploy the local stack (STACK=local) and print its outputs
+	@$(STACK_CMD) up --stack $(STACK)
+
+preview: venv tools ## pulumi preview of STACK with the policy pack
+	@$(STACK_CMD) preview --stack $(STACK) --policy-pack policy
+
+destroy: venv tools ## pulumi destroy of STACK
+	@$(STACK_CMD) destroy --stack $(STACK)
+
+refresh: venv tools ## pulumi refresh of STACK
+	@$(STACK_CMD) refresh --stack $(STACK)
+
+outputs: venv tools ## the outputs of STACK
+	@$(STACK_CMD) outputs --stack $(STACK)
+
+down: ## destroy the local stack, then remove the cluster
+	@if [ -f .state/kubeconfig ]; then $(MAKE) --no-print-directory destroy STACK=$(STACK); fi
+	@cluster/down.sh
 
 docs: venv ## regenerate the architecture diagrams from the program
 	$(BIN)/python docs/diagram.py
 
-test: lint test-unit ## every check: lint, unit tests
+lint: venv ## ruff (lint and format) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy __main__.py components tests docs scripts policy
+
+test-unit: venv ## unit tests under Pulumi mocks, and the policy rules; no CLI needed
+	$(BIN)/pytest tests/unit tests/policy
+
+test: lint test-unit ## every check

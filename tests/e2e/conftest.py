@@ -1,0 +1,104 @@
+"""End-to-end fixtures: the real Pulumi CLI (Automation API) against the local
+control plane that `make cluster` starts.
+
+The project is copied into a temporary work dir, so stack files and state never
+touch the checkout; the virtualenv is the checkout's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pulumi import automation as auto
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+KUBECONFIG = Path(os.environ.get("KUBECONFIG", ROOT / ".state" / "kubeconfig"))
+PROJECT_FILES = ["Pulumi.yaml", "__main__.py", "requirements.txt", "components"]
+
+
+def _require_tools() -> None:
+    missing = [tool for tool in ("pulumi", "kubectl") if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(
+            f"{', '.join(missing)} not on PATH: run `make tools` and `. tools/env.sh` "
+            "(or run the suite with `make test-e2e`)",
+            pytrace=False,
+        )
+    version = subprocess.run(["pulumi", "version"], capture_output=True, text=True, check=False).stdout.strip()
+    if version != "v3.259.0":
+        pytest.fail(f"pulumi on PATH is {version!r}, expected v3.259.0: run `. tools/env.sh`", pytrace=False)
+    if not KUBECONFIG.exists():
+        pytest.fail(f"no kubeconfig at {KUBECONFIG}: run `make cluster` first", pytrace=False)
+    probe = kubectl("get", "--raw", "/readyz", check=False)
+    if probe.returncode != 0:
+        pytest.fail(
+            f"the API server in {KUBECONFIG} does not answer: run `make cluster`\n{probe.stderr}", pytrace=False
+        )
+
+
+def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["kubectl", "--kubeconfig", str(KUBECONFIG), *args], capture_output=True, text=True, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+    return result
+
+
+def kube_json(*args: str) -> dict[str, Any]:
+    return dict(json.loads(kubectl("get", *args, "-o", "json").stdout))
+
+
+@dataclass
+class Deployer:
+    """Creates stacks of this project in a scratch work dir and file backend."""
+
+    work_dir: Path
+    env: dict[str, str]
+
+    def stack(self, name: str, stack_file: str, secret_config: dict[str, str] | None = None) -> auto.Stack:
+        config = yaml.safe_load((ROOT / f"Pulumi.{stack_file}.yaml").read_text())
+        (self.work_dir / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config["config"]}))
+        stack = auto.create_or_select_stack(
+            stack_name=name,
+            work_dir=str(self.work_dir),
+            opts=auto.LocalWorkspaceOptions(env_vars=self.env, secrets_provider="passphrase"),
+        )
+        for key, value in (secret_config or {}).items():
+            stack.set_config(key, auto.ConfigValue(value=value, secret=True))
+        return stack
+
+
+@pytest.fixture(scope="session")
+def deployer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployer]:
+    _require_tools()
+    work = tmp_path_factory.mktemp("project")
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, work / name)
+    (work / ".venv").symlink_to(ROOT / ".venv")
+    backend = tmp_path_factory.mktemp("backend")
+    env = {
+        "PULUMI_BACKEND_URL": f"file://{backend}",
+        "PULUMI_CONFIG_PASSPHRASE": secrets.token_urlsafe(24),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "KUBECONFIG": str(KUBECONFIG),
+    }
+    yield Deployer(work, env)
