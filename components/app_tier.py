@@ -149,19 +149,8 @@ class AppTier(pulumi.ComponentResource):
             deployment_opts = pulumi.ResourceOptions.merge(
                 deployment_opts, pulumi.ResourceOptions(ignore_changes=["spec.replicas"])
             )
-        k8s.apps.v1.Deployment(
-            f"{prefix}-deployment",
-            metadata=kb.metadata(app.name, ns, app_lbls),
-            spec={
-                "replicas": replicas,
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-                "selector": {"matchLabels": kb.selector(app_lbls)},
-                "template": kb.pod_template(
-                    app_lbls, [container], run_as_user=app.run_as_user, affinity=kb.spread(app_lbls)
-                ),
-            },
-            opts=deployment_opts,
-        )
+        template = kb.pod_template(app_lbls, [container], run_as_user=app.run_as_user, affinity=kb.spread(app_lbls))
+        kb.deployment(f"{prefix}-deployment", app.name, ns, app_lbls, template, replicas=replicas, opts=deployment_opts)
         service_spec: kb.Manifest = {
             "type": "ClusterIP",
             "selector": kb.selector(app_lbls),

@@ -193,21 +193,16 @@ class AuthentikStack(pulumi.ComponentResource):
             ("worker", worker, worker_labels, settings.worker_replicas),
         ]
         for role, container, role_labels, replicas in workloads:
-            k8s.apps.v1.Deployment(
+            template = kb.pod_template(
+                role_labels, [container], run_as_user=AUTHENTIK_UID, volumes=volumes, affinity=affinity(role_labels)
+            )
+            kb.deployment(
                 f"{name}-{role}",
-                metadata=kb.metadata(f"{settings.name}-{role}", ns, role_labels),
-                spec={
-                    "replicas": replicas,
-                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-                    "selector": {"matchLabels": kb.selector(role_labels)},
-                    "template": kb.pod_template(
-                        role_labels,
-                        [container],
-                        run_as_user=AUTHENTIK_UID,
-                        volumes=volumes,
-                        affinity=affinity(role_labels),
-                    ),
-                },
+                f"{settings.name}-{role}",
+                ns,
+                role_labels,
+                template,
+                replicas=replicas,
                 opts=kb.child(self, depends_on=depends),
             )
             if replicas >= 2:

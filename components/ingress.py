@@ -178,22 +178,21 @@ class IngressGateway(pulumi.ComponentResource):
                 ]
             },
         }
-        deployment = k8s.apps.v1.Deployment(
+        template = kb.pod_template(
+            own,
+            [container],
+            run_as_user=GATEWAY_UID,
+            volumes=[token_volume],
+            affinity=kb.spread(own),
+            service_account=settings.name,
+        )
+        deployment = kb.deployment(
             f"{name}-deployment",
-            metadata=kb.metadata(settings.name, ns, own),
-            spec={
-                "replicas": settings.replicas,
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-                "selector": {"matchLabels": kb.selector(own)},
-                "template": kb.pod_template(
-                    own,
-                    [container],
-                    run_as_user=GATEWAY_UID,
-                    volumes=[token_volume],
-                    affinity=kb.spread(own),
-                    service_account=settings.name,
-                ),
-            },
+            settings.name,
+            ns,
+            own,
+            template,
+            replicas=settings.replicas,
             opts=kb.child(self, depends_on=[binding, ingress_class]),
         )
         service_ports = [

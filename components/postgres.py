@@ -135,7 +135,7 @@ class PostgresStatefulSet(pulumi.ComponentResource):
         )
         self.stateful_set = k8s.apps.v1.StatefulSet(
             f"{name}-statefulset",
-            metadata=kb.metadata(settings.name, ns, self.labels),
+            metadata=kb.workload_metadata(settings.name, ns, self.labels, template),
             spec={
                 "serviceName": headless_name,
                 "replicas": 1,
@@ -220,7 +220,7 @@ class PostgresStatefulSet(pulumi.ComponentResource):
         template["spec"]["restartPolicy"] = "OnFailure"
         k8s.batch.v1.CronJob(
             f"{name}-backup",
-            metadata=kb.metadata(f"{settings.name}-backup", ns, backup_labels),
+            metadata=kb.workload_metadata(f"{settings.name}-backup", ns, backup_labels, template),
             spec={
                 "schedule": backup.schedule,
                 "concurrencyPolicy": "Forbid",

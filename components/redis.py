@@ -113,15 +113,16 @@ class RedisCache(pulumi.ComponentResource):
                 {"name": "auth", "mountPath": "/etc/redis", "readOnly": True},
             ],
         )
-        self.deployment = k8s.apps.v1.Deployment(
+        template = kb.pod_template(self.labels, [container], run_as_user=REDIS_UID, volumes=volumes)
+        # One replica with Recreate: its volume is ReadWriteOnce.
+        self.deployment = kb.deployment(
             f"{name}-deployment",
-            metadata=kb.metadata(settings.name, ns, self.labels),
-            spec={
-                "replicas": 1,
-                "strategy": {"type": "Recreate"},
-                "selector": {"matchLabels": kb.selector(self.labels)},
-                "template": kb.pod_template(self.labels, [container], run_as_user=REDIS_UID, volumes=volumes),
-            },
+            settings.name,
+            ns,
+            self.labels,
+            template,
+            replicas=1,
+            strategy=kb.RECREATE,
             opts=kb.child(self, depends_on=depends),
         )
         kb.network_policy(

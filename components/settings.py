@@ -221,7 +221,7 @@ class AppSettings(Model):
     namespace: Name
     component: Literal["backend", "frontend"] = "backend"
     image: Image | None = None
-    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "Always"
     port: int = Field(default=8080, ge=1024, le=65535)
     path: str | None = None
     replicas: Replicas = 2
