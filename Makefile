@@ -53,6 +53,22 @@ down: ## destroy the local stack, then remove the cluster
 	@if [ -f .state/kubeconfig ]; then $(MAKE) --no-print-directory destroy STACK=$(STACK); fi
 	@cluster/down.sh
 
+RENDER_STACKS := local minikube staging
+render: venv tools ## write every stack's manifests to build/render/<stack> (Secrets in plaintext: never commit)
+	@for stack in $(RENDER_STACKS); do \
+		extra=""; [ "$$stack" != minikube ] || extra="--secret platform:openaiApiKey=placeholder-for-render"; \
+		$(STACK_CMD) up --stack $$stack --render build/render/$$stack $$extra; \
+	done
+
+.venv-scan/.installed: requirements-scan.txt
+	@echo "[scan] installing the pinned scanner into .venv-scan"
+	@$(PYTHON) -m venv .venv-scan
+	@.venv-scan/bin/pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	@touch $@
+
+scan: render .venv-scan/.installed ## checkov on the rendered manifests: 0 failed checks, skips annotated
+	@$(BIN)/python scripts/scan.py $(RENDER_STACKS)
+
 docs: venv ## regenerate the architecture diagrams from the program
 	$(BIN)/python docs/diagram.py
 
