@@ -12,7 +12,7 @@ TOOLS_ENV := . tools/env.sh &&
 STACK_CMD := $(TOOLS_ENV) $(BIN)/python scripts/stack.py
 
 .PHONY: help venv tools cluster cluster-down up preview destroy down refresh outputs render scan \
-	docs lint test test-unit test-policy test-e2e bench
+	validate docs lint test test-unit test-policy test-e2e bench
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ render: venv tools ## write every stack's manifests to build/render/<stack> (Sec
 
 scan: render .venv-scan/.installed ## checkov on the rendered manifests: 0 failed checks, skips annotated
 	@$(BIN)/python scripts/scan.py $(RENDER_STACKS)
+
+validate: venv ## check STACK's config file without a cluster (STACK=local)
+	@$(BIN)/python scripts/validate.py $(STACK)
 
 docs: venv ## regenerate the architecture diagrams from the program
 	$(BIN)/python docs/diagram.py

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,3 +25,24 @@ def _diagram_module():  # type: ignore[no-untyped-def]
 def test_architecture_diagram_is_current(stack: str) -> None:
     committed = (ROOT / "docs" / f"architecture-{stack}.svg").read_text()
     assert _diagram_module().render(stack) == committed, "run `make docs` and commit the diagrams"
+
+
+def _runnable_blocks() -> list[tuple[str, str]]:
+    blocks = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = path.read_text()
+        for number, chunk in enumerate(text.split("```bash runnable\n")[1:], start=1):
+            blocks.append((f"{path.relative_to(ROOT)}#{number}", chunk.split("\n```", 1)[0]))
+    return blocks
+
+
+@pytest.mark.parametrize(("where", "script"), _runnable_blocks(), ids=[b[0] for b in _runnable_blocks()])
+def test_runnable_doc_blocks_work_as_written(where: str, script: str) -> None:
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, f"{where} failed:\n{script}\n--- output ---\n{result.stdout}{result.stderr}"
+
+
+def test_docs_have_runnable_blocks() -> None:
+    assert len(_runnable_blocks()) >= 2
