@@ -438,11 +438,10 @@ def load_settings() -> Settings:
     """Read every `platform:*` key of the current stack and validate it."""
     from pulumi.runtime import config as runtime_config
 
-    merged: dict[str, Any] = {
-        **runtime_config.get_config_env(),
-        **runtime_config.CONFIG.get(),
-    }
-    secret_keys = set(runtime_config.get_config_secret_keys_env()) | runtime_config._SECRET_KEYS.get()
+    # The language host passes config either in the runtime's context or as JSON in
+    # the environment (where an empty set may arrive as `null`).
+    merged: dict[str, Any] = {**(runtime_config.get_config_env() or {}), **runtime_config.CONFIG.get()}
+    secret_keys = set(runtime_config.get_config_secret_keys_env() or []) | runtime_config._SECRET_KEYS.get()
     prefix = f"{CONFIG_NAMESPACE}:"
     raw = {key[len(prefix) :]: value for key, value in merged.items() if key.startswith(prefix)}
     secrets = {key[len(prefix) :] for key in secret_keys if key.startswith(prefix)}

@@ -136,7 +136,12 @@ def main() -> None:
         fail("the pulumi CLI is not on PATH; run `make tools` (it builds it) and `. tools/env.sh`")
 
     backend = STATE / ("render" if options.render else "backend")
-    config_dir = backend.parent / ("render-stacks" if options.render else "stacks")
+    config_dir = STATE / ("render-stacks" if options.render else "stacks")
+    if options.render:
+        # The provider writes a manifest only when it creates or updates an object:
+        # every render starts from an empty stack.
+        for stale in (backend, config_dir):
+            shutil.rmtree(stale, ignore_errors=True)
     env = environment(backend)
     config_file = machine_config(options.stack, config_dir)
     select(options.stack, env, config_file)
