@@ -45,4 +45,4 @@ def test_runnable_doc_blocks_work_as_written(where: str, script: str) -> None:
 
 
 def test_docs_have_runnable_blocks() -> None:
-    assert len(_runnable_blocks()) >= 1
+    assert len(_runnable_blocks()) >= 5
