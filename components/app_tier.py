@@ -11,6 +11,9 @@ import pulumi_kubernetes as k8s
 from components import k8s as kb
 from components.settings import AppSettings
 
+# HTTPS to addresses outside the private ranges, for apps that call external APIs.
+INTERNET = {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}
+
 
 @dataclass(frozen=True)
 class Route:
@@ -195,6 +198,8 @@ class AppTier(pulumi.ComponentResource):
             self.routes.append(Route(app.path, ns, app.name, app.port, app_peer(app)))
         egress = [([app_peer(callee).rule()], [callee.port]) for callee in callees]
         egress += [([backings[d].peer.rule()], [backings[d].port]) for d in app.uses]
+        if app.allow_internet:
+            egress.append(([INTERNET], [443]))
         ingress = [([peer.rule() for peer in sources], [app.port])] if sources else []
         kb.network_policy(
             f"{prefix}-netpol",

@@ -74,15 +74,16 @@ class AuthentikStack(pulumi.ComponentResource):
                 database="authentik",
                 user="authentik",
                 resources=db_settings.resources,
+                rotation=settings.rotation,
             ),
             storage_class=storage_class,
             clients=peers,
             protect=protect,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        secret_key = kb.generated_password(f"{name}-secret-key", self, length=60)
-        admin_password = kb.generated_password(f"{name}-admin-password", self)
-        admin_token = kb.generated_password(f"{name}-admin-token", self, length=48)
+        secret_key = kb.generated_password(f"{name}-secret-key", self, rotation=settings.rotation, length=60)
+        admin_password = kb.generated_password(f"{name}-admin-password", self, rotation=settings.rotation)
+        admin_token = kb.generated_password(f"{name}-admin-token", self, rotation=settings.rotation, length=48)
         self.admin_password = pulumi.Output.secret(admin_password.result)
         self.admin_token = pulumi.Output.secret(admin_token.result)
 

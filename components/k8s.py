@@ -351,17 +351,20 @@ def network_policy(
     )
 
 
-def generated_password(resource_name: str, parent: pulumi.Resource, *, length: int = 32) -> random.RandomPassword:
+def generated_password(
+    resource_name: str, parent: pulumi.Resource, *, rotation: int, length: int = 32
+) -> random.RandomPassword:
     """A credential generated once and kept secret in state.
 
-    Letters and digits only, so it can sit in a connection URI unescaped. Rotate it
-    by changing `keepers` (see docs/operations.md).
+    Letters and digits only, so it can sit in a connection URI unescaped. `rotation`
+    is its keeper: raising it in the stack config generates a new value
+    (docs/operations.md).
     """
     return random.RandomPassword(
         resource_name,
         length=length,
         special=False,
-        keepers={"rotation": "1"},
+        keepers={"rotation": str(rotation)},
         opts=pulumi.ResourceOptions(parent=parent),
     )
 

@@ -79,7 +79,7 @@ class Platform(pulumi.ComponentResource):
                 shared_storage_class=profile.shared_storage_class,
                 base_url=self.url,
                 gateway=gateway,
-                trusted_proxies=profile.pod_cidr,
+                trusted_proxies=auth.trusted_proxies or profile.pod_cidr,
                 protect=protect,
                 opts=after_namespaces,
             )

@@ -60,7 +60,7 @@ class PostgresStatefulSet(pulumi.ComponentResource):
         self.port = pulumi.Output.from_input(PORT)
         self.database = pulumi.Output.from_input(settings.database)
         self.user = pulumi.Output.from_input(settings.user)
-        password = kb.generated_password(f"{name}-password", self)
+        password = kb.generated_password(f"{name}-password", self, rotation=settings.rotation)
         self.password = pulumi.Output.secret(password.result)
         self.uri: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.format(
@@ -80,7 +80,7 @@ class PostgresStatefulSet(pulumi.ComponentResource):
                 "port": str(PORT),
                 "uri": self.uri,
             },
-            opts=kb.child(self, protect=protect),
+            opts=kb.child(self),
         )
         scripts = init_scripts(settings)
         init = k8s.core.v1.ConfigMap(

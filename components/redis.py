@@ -48,7 +48,7 @@ class RedisCache(pulumi.ComponentResource):
         self.secret_name = f"{settings.name}-credentials"
         self.host = pulumi.Output.from_input(kb.service_host(settings.name, ns))
         self.port = pulumi.Output.from_input(PORT)
-        password = kb.generated_password(f"{name}-password", self)
+        password = kb.generated_password(f"{name}-password", self, rotation=settings.rotation)
         self.password = pulumi.Output.secret(password.result)
         self.url: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.format("redis://:{0}@{1}:{2}/0", password.result, self.host, PORT)
@@ -63,7 +63,7 @@ class RedisCache(pulumi.ComponentResource):
                 "url": self.url,
                 "auth.conf": pulumi.Output.format("requirepass {0}\n", password.result),
             },
-            opts=kb.child(self, protect=protect),
+            opts=kb.child(self),
         )
         k8s.core.v1.Service(
             f"{name}-service",

@@ -135,6 +135,7 @@ class PostgresSettings(Model):
     init_sql: str = ""
     resources: Resources = resources("250m", "256Mi", "500m", "512Mi")
     backup: BackupSettings | None = None
+    rotation: int = Field(default=0, ge=0)
 
     @field_validator("database", "user")
     @classmethod
@@ -154,6 +155,7 @@ class RedisSettings(Model):
     storage: Quantity = "2Gi"
     persistence: Literal["aof", "rdb", "none"] = "aof"
     resources: Resources = resources("100m", "128Mi", "250m", "256Mi")
+    rotation: int = Field(default=0, ge=0)
 
 
 class AuthentikDatabase(Model):
@@ -174,6 +176,8 @@ class AuthentikSettings(Model):
     server_resources: Resources = resources("250m", "256Mi", "500m", "512Mi")
     worker_resources: Resources = resources("100m", "128Mi", "250m", "256Mi")
     database: AuthentikDatabase = AuthentikDatabase()
+    trusted_proxies: str | None = None
+    rotation: int = Field(default=0, ge=0)
 
     @field_validator("path")
     @classmethod
@@ -234,6 +238,7 @@ class AppSettings(Model):
     uses: list[Literal["postgres", "redis"]] = Field(default_factory=list)
     calls: list[Name] = Field(default_factory=list)
     session_affinity: bool = False
+    allow_internet: bool = False
     description: str = ""
 
     @field_validator("path")

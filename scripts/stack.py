@@ -167,7 +167,8 @@ def main() -> None:
         return
     args = [command, *stack_args]
     if command in ("up", "destroy", "refresh"):
-        args += ["--yes", "--skip-preview"] if command != "up" else ["--yes"]
+        # destroy keeps its preview: on a protected stack it stops before deleting anything.
+        args += ["--yes", "--skip-preview"] if command == "refresh" else ["--yes"]
     if command in ("up", "preview") and options.policy_pack:
         args += ["--policy-pack", str(Path(options.policy_pack).resolve())]
     if command == "preview":

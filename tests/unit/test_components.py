@@ -290,6 +290,26 @@ def test_redis_persistence_modes(mode: str, args: list[str], has_claim: bool) ->
     assert ("redis-data" in claims) is has_claim
 
 
+def test_raising_rotation_changes_only_that_services_keepers() -> None:
+    config = stack_config("local")
+    config["redis"] = {**config["redis"], "rotation": 2}
+    run = run_program(config)
+    keepers = {r.name: r.inputs["keepers"] for r in run.of_kind("RandomPassword")}
+    assert keepers["redis-password"] == {"rotation": "2"}
+    assert keepers["postgres-password"] == {"rotation": "0"}
+
+
+def test_authentik_trusted_proxies_default_to_the_pod_network_and_can_be_set() -> None:
+    config = built("local").one("ConfigMap", "authentik-config").inputs["data"]
+    assert config["AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS"] == "10.244.0.0/16"
+    custom = stack_config("staging")
+    custom["authentik"] = {**custom["authentik"], "trustedProxies": "192.168.0.0/16"}
+    run = run_program(custom | {"target": "eks"})
+    assert run.one("ConfigMap", "authentik-config").inputs["data"]["AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS"] == (
+        "192.168.0.0/16"
+    )
+
+
 def test_redis_password_never_in_pod_spec() -> None:
     redis = built("local").one("Deployment", "redis")
     assert "generated-" not in str(redis.inputs)

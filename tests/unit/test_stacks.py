@@ -290,6 +290,15 @@ def test_minikube_network_policies_frontend_backend_database_dns() -> None:
     assert "egress" not in database or database["egress"] == []
 
 
+def test_minikube_backend_may_call_external_apis_over_https_only() -> None:
+    egress = _policy(minikube(), "todo-backend")["egress"]
+    external = [rule for rule in egress if "ipBlock" in rule["to"][0]]
+    assert len(external) == 1
+    assert external[0]["ports"] == [{"protocol": "TCP", "port": 443}]
+    assert "10.0.0.0/8" in external[0]["to"][0]["ipBlock"]["except"]
+    assert not any("ipBlock" in rule["to"][0] for rule in _policy(minikube(), "todo-frontend")["egress"])
+
+
 def test_minikube_disruption_budgets_for_two_replica_services() -> None:
     budgets = {r.k8s_name for r in minikube().of_kind("PodDisruptionBudget")}
     assert budgets == {"todo-backend", "todo-frontend"}
@@ -338,9 +347,9 @@ def test_staging_protects_data_from_destroy() -> None:
         ("PersistentVolumeClaim", "redis-data"),
         ("PersistentVolumeClaim", "authentik-media"),
         ("PersistentVolumeClaim", "postgres-backups"),
-        ("Secret", "postgres-credentials"),
     } <= protected
-    assert not any(r.protect for r in run.of_kind("Deployment"))
+    # Credentials stay replaceable, so a rotation works on a protected stack.
+    assert not any(r.protect for r in run.registrations if r.kind in ("Deployment", "Secret", "RandomPassword"))
 
 
 def test_staging_apps_without_images_are_listed_not_deployed() -> None:
