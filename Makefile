@@ -37,7 +37,13 @@ cluster-down: ## remove the local cluster
 up: venv tools cluster ## deploy the local stack (STACK=local) and print its outputs
 	@$(STACK_CMD) up --stack $(STACK)
 
-preview: venv tools ## pulumi preview of STACK with the policy pack
+policy/venv/.installed: policy/requirements.txt
+	@echo "[policy] installing the policy pack's requirements into policy/venv"
+	@$(PYTHON) -m venv policy/venv
+	@policy/venv/bin/pip install --quiet --disable-pip-version-check -r policy/requirements.txt
+	@touch $@
+
+preview: venv tools policy/venv/.installed ## pulumi preview of STACK with the policy pack
 	@$(STACK_CMD) preview --stack $(STACK) --policy-pack policy
 
 destroy: venv tools ## pulumi destroy of STACK
@@ -80,7 +86,15 @@ lint: venv ## ruff (lint and format) and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy __main__.py components tests docs scripts policy
 
+# The e2e suite runs on a control plane of its own, so it never touches `make up`'s.
+E2E_CLUSTER := PLATFORM_CLUSTER_NAME=platform-e2e PLATFORM_CLUSTER_STATE=$(CURDIR)/.state/e2e
+test-e2e: venv tools policy/venv/.installed ## the real CLI against a fresh local control plane (started and removed here)
+	@$(E2E_CLUSTER) cluster/down.sh >/dev/null
+	@$(E2E_CLUSTER) cluster/up.sh
+	@$(TOOLS_ENV) KUBECONFIG=$(CURDIR)/.state/e2e/kubeconfig $(BIN)/pytest tests/e2e -p no:cacheprovider; \
+		status=$$?; $(E2E_CLUSTER) cluster/down.sh; exit $$status
+
 test-unit: venv ## unit tests under Pulumi mocks, and the policy rules; no CLI needed
 	$(BIN)/pytest tests/unit tests/policy
 
-test: lint test-unit ## every check
+test: lint test-unit scan test-e2e ## every check: lint, unit and policy tests, manifest scan, end-to-end

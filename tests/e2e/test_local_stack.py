@@ -7,6 +7,8 @@ The tests run in file order and share one deployment.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Mapping
 
 import pytest
@@ -65,6 +67,19 @@ def test_preview_has_no_errors(local: auto.Stack) -> None:
     lines: list[str] = []
     result = local.preview(on_output=lines.append, color="never")
     assert result.change_summary.get(auto.OpType.CREATE, 0) > 50
+    assert not [line for line in lines if "error:" in line], "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("stack_file", "secret_config"),
+    [("minikube", {"platform:openaiApiKey": "sk-e2e-preview"}), ("staging", {})],
+)
+def test_other_stacks_preview_cleanly(deployer: Deployer, stack_file: str, secret_config: dict[str, str]) -> None:
+    # Before the local stack is up: these stacks share its namespaces.
+    stack = deployer.stack(f"e2e-{stack_file}", stack_file, secret_config)
+    lines: list[str] = []
+    result = stack.preview(on_output=lines.append, color="never")
+    assert result.change_summary.get(auto.OpType.CREATE, 0) > 20
     assert not [line for line in lines if "error:" in line], "\n".join(lines)
 
 
@@ -142,26 +157,24 @@ def test_refresh_finds_no_drift(local: auto.Stack, first_up: auto.UpResult) -> N
     assert _changes(result.summary.resource_changes) == {}
 
 
-def test_exported_state_holds_no_plaintext_secret(local: auto.Stack, first_up: auto.UpResult) -> None:
+def test_exported_state_holds_no_plaintext_secret(
+    deployer: Deployer, local: auto.Stack, first_up: auto.UpResult
+) -> None:
     outputs = local.outputs()
-    exported = json.dumps(local.export_stack().deployment)
+    # The CLI itself: the Automation API's export_stack() decrypts (--show-secrets).
+    exported = subprocess.run(
+        ["pulumi", "stack", "export", "--stack", local.name],
+        cwd=deployer.work_dir,
+        env={**os.environ, **deployer.env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     values = [outputs[key].value for key in SECRET_OUTPUTS]
     assert all(len(value) >= 32 for value in values)
     for key in SECRET_OUTPUTS:
         assert outputs[key].value not in exported, f"{key} is in plaintext in the exported state"
     assert "ciphertext" in exported
-
-
-@pytest.mark.parametrize(
-    ("stack_file", "secret_config"),
-    [("minikube", {"platform:openaiApiKey": "sk-e2e-preview"}), ("staging", {})],
-)
-def test_other_stacks_preview_cleanly(deployer: Deployer, stack_file: str, secret_config: dict[str, str]) -> None:
-    stack = deployer.stack(f"e2e-{stack_file}", stack_file, secret_config)
-    lines: list[str] = []
-    result = stack.preview(on_output=lines.append, color="never")
-    assert result.change_summary.get(auto.OpType.CREATE, 0) > 20
-    assert not [line for line in lines if "error:" in line], "\n".join(lines)
 
 
 def test_destroy_keeps_only_the_data_volumes(local: auto.Stack, first_up: auto.UpResult) -> None:

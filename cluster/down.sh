@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# cluster/down.sh: delete the local cluster started by cluster/up.sh;
+# `make cluster-down`. Idempotent: nothing to delete is not an error.
+# Honours PLATFORM_CLUSTER_NAME like cluster/up.sh.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=../tools/env.sh
+. "$ROOT/tools/env.sh"
+
+NAME=${PLATFORM_CLUSTER_NAME:-platform}
+STATE=${PLATFORM_CLUSTER_STATE:-$ROOT/.state}
+KWOKCTL=$PLATFORM_TOOLS_CACHE/bin/kwok-$KWOK_VERSION/kwokctl
+T0=$(date +%s)
+say() { printf '[cluster] %s\n' "$*"; }
+
+deleted=0
+if command -v kind >/dev/null 2>&1 && kind get clusters 2>/dev/null | grep -qx "$NAME"; then
+    say "deleting kind cluster '$NAME'"
+    kind delete cluster --name "$NAME"
+    deleted=1
+fi
+if [[ -x $KWOKCTL ]] && "$KWOKCTL" get clusters 2>/dev/null | grep -qx "$NAME"; then
+    say "deleting kwok cluster '$NAME'"
+    "$KWOKCTL" --name "$NAME" delete cluster >"$STATE/kwokctl-delete.log" 2>&1 ||
+        { cat "$STATE/kwokctl-delete.log" >&2; exit 1; }
+    deleted=1
+fi
+rm -f "$STATE/kubeconfig" "$STATE/kwok.yaml"
+if ((deleted)); then
+    say "cluster '$NAME' deleted in $(($(date +%s) - T0))s"
+else
+    say "no cluster '$NAME' to delete"
+fi

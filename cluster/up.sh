@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# cluster/up.sh: start (or reuse) the local cluster `platform`; `make cluster`.
+#
+# With Docker and kind available: a kind cluster (cluster/kind.yaml).
+# Otherwise: a local control plane from the binaries tools/bootstrap.sh built
+# (kube-apiserver, etcd, controller-manager, scheduler) run by kwokctl, with
+# fake nodes and kwok Stages (cluster/kwok.yaml) for pod readiness, volumes,
+# LoadBalancer and Ingress status, plus a default StorageClass `standard`.
+#
+# Either way the kubeconfig is written to <repo>/.state/kubeconfig; the script
+# returns once the API server answers, the nodes are Ready and the default
+# StorageClass exists. Running it again reuses the running cluster.
+#
+# Environment:
+#   PLATFORM_CLUSTER_RUNTIME  auto (default) | kind | kwok
+#   PLATFORM_CLUSTER_NAME     cluster name (default: platform)
+#   PLATFORM_CLUSTER_NODES    fake nodes for kwok (default: 3)
+#   PLATFORM_CLUSTER_TIMEOUT  seconds to wait for readiness (default: 180)
+#   PLATFORM_CLUSTER_STATE    directory for its kubeconfig and logs (default: .state)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=../tools/env.sh
+. "$ROOT/tools/env.sh"
+
+NAME=${PLATFORM_CLUSTER_NAME:-platform}
+NODES=${PLATFORM_CLUSTER_NODES:-3}
+TIMEOUT=${PLATFORM_CLUSTER_TIMEOUT:-180}
+STATE=${PLATFORM_CLUSTER_STATE:-$ROOT/.state}
+KCFG=$STATE/kubeconfig
+BIN=$PLATFORM_TOOLS_CACHE/bin
+KUBE_BIN=$BIN/kubernetes-$KUBE_VERSION
+ETCD_BIN=$BIN/etcd-$ETCD_VERSION
+KWOK_BIN=$BIN/kwok-$KWOK_VERSION
+T0=$(date +%s)
+
+say() { printf '[cluster] %s\n' "$*"; }
+die() { printf '[cluster] ERROR: %s\n' "$*" >&2; exit 1; }
+elapsed() { echo "$(($(date +%s) - T0))s"; }
+
+mkdir -p "$STATE"
+
+# kubectl: the pinned one when built, else whatever is on PATH.
+if [[ -x $KUBE_BIN/kubectl ]]; then KUBECTL=$KUBE_BIN/kubectl
+elif command -v kubectl >/dev/null 2>&1; then KUBECTL=$(command -v kubectl)
+else die "no kubectl: run tools/bootstrap.sh (make tools) first"; fi
+kc() { "$KUBECTL" --kubeconfig "$KCFG" "$@"; }
+
+pick_runtime() {
+    local want=${PLATFORM_CLUSTER_RUNTIME:-auto}
+    case $want in
+        kind | kwok) echo "$want" ;;
+        auto)
+            if command -v kind >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 &&
+                docker info >/dev/null 2>&1; then
+                echo kind
+            else
+                echo kwok
+            fi ;;
+        *) die "PLATFORM_CLUSTER_RUNTIME must be auto, kind or kwok (got '$want')" ;;
+    esac
+}
+
+# wait_until DESCRIPTION COMMAND...: retry COMMAND (quietly) until it succeeds.
+wait_until() {
+    local what=$1 deadline=$(($(date +%s) + TIMEOUT)); shift
+    until "$@" >/dev/null 2>&1; do
+        (($(date +%s) < deadline)) || die "timed out after ${TIMEOUT}s waiting for $what (kubeconfig: $KCFG)$HINT"
+        sleep 1
+    done
+}
+
+nodes_ready() {
+    local n
+    n=$(kc get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' |
+        grep -c '^True$') || return 1
+    ((n >= EXPECT_NODES))
+}
+
+default_storageclass() {
+    kc get storageclass -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.annotations.storageclass\.kubernetes\.io/is-default-class}{"\n"}{end}' |
+        grep -qx 'standard=true'
+}
+
+wait_ready() {
+    wait_until "the API server" kc get --raw /readyz
+    wait_until "$EXPECT_NODES Ready node(s)" nodes_ready
+    wait_until "the default StorageClass 'standard'" default_storageclass
+}
+
+up_kind() {
+    HINT=" (see: kind export logs --name $NAME)"
+    EXPECT_NODES=1
+    if kind get clusters 2>/dev/null | grep -qx "$NAME"; then
+        say "kind cluster '$NAME' already exists: reusing it"
+        kind get kubeconfig --name "$NAME" >"$KCFG"
+    else
+        say "creating kind cluster '$NAME' (cluster/kind.yaml)"
+        kind create cluster --name "$NAME" --config "$ROOT/cluster/kind.yaml" \
+            --kubeconfig "$KCFG" --wait "${TIMEOUT}s"
+    fi
+    wait_ready
+}
+
+render_kwok_config() {
+    sed -e "s|@KUBE_BIN@|$KUBE_BIN|g" -e "s|@ETCD_BIN@|$ETCD_BIN|g" -e "s|@KWOK_BIN@|$KWOK_BIN|g" \
+        -e "s|@KUBE_VERSION@|$KUBE_VERSION|g" -e "s|@ETCD_VERSION@|$ETCD_VERSION|g" \
+        -e "s|@KWOK_VERSION@|$KWOK_VERSION|g" "$ROOT/cluster/kwok.yaml"
+}
+
+up_kwok() {
+    HINT=" (see: kwokctl --name $NAME logs kube-apiserver|kwok-controller|...; files under ~/.kwok/clusters/$NAME)"
+    EXPECT_NODES=$NODES
+    local b
+    for b in "$KUBE_BIN/kube-apiserver" "$KUBE_BIN/kube-controller-manager" "$KUBE_BIN/kube-scheduler" \
+        "$KUBE_BIN/kubectl" "$ETCD_BIN/etcd" "$KWOK_BIN/kwok" "$KWOK_BIN/kwokctl"; do
+        [[ -x $b ]] || die "$b is missing: run tools/bootstrap.sh (make tools) first"
+    done
+    local kwokctl=$KWOK_BIN/kwokctl
+    local conf=$STATE/kwok.yaml
+    render_kwok_config >"$conf.new"
+
+    if "$kwokctl" get clusters 2>/dev/null | grep -qx "$NAME"; then
+        if [[ ! -f $conf ]]; then
+            mv "$conf.new" "$conf"
+        elif ! cmp -s "$conf.new" "$conf"; then
+            say "note: cluster/kwok.yaml changed since '$NAME' was created; run cluster/down.sh && cluster/up.sh to apply it"
+        fi
+        rm -f "$conf.new"
+        "$kwokctl" --name "$NAME" get kubeconfig >"$KCFG"
+        if kc get --raw /readyz >/dev/null 2>&1; then
+            say "kwok cluster '$NAME' already running: reusing it"
+        else
+            say "kwok cluster '$NAME' exists but is stopped: starting it"
+            "$kwokctl" --name "$NAME" start cluster >"$STATE/kwokctl-start.log" 2>&1 ||
+                die "kwokctl start cluster failed (log: $STATE/kwokctl-start.log)$HINT"
+            "$kwokctl" --name "$NAME" get kubeconfig >"$KCFG"
+        fi
+    else
+        mv "$conf.new" "$conf"
+        say "creating kwok cluster '$NAME' (runtime binary, kube $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
+        local log=$STATE/kwokctl-create.log
+        if ! "$kwokctl" --name "$NAME" -c "$conf" create cluster --kubeconfig "$KCFG" \
+            --wait "${TIMEOUT}s" >"$log" 2>&1; then
+            tail -n 20 "$log" >&2
+            die "kwokctl create cluster failed (log: $log)$HINT"
+        fi
+        "$kwokctl" --name "$NAME" get kubeconfig >"$KCFG"
+    fi
+
+    wait_until "the API server" kc get --raw /readyz
+    # Fake nodes (idempotent: scales to exactly $NODES) and the StorageClass.
+    "$kwokctl" --name "$NAME" scale node --replicas "$NODES" >"$STATE/kwokctl-scale.log" 2>&1 ||
+        die "kwokctl scale node failed (log: $STATE/kwokctl-scale.log)"
+    kc apply -f "$ROOT/cluster/storageclass.yaml" >/dev/null
+    wait_ready
+}
+
+RUNTIME=$(pick_runtime)
+HINT=""
+case $RUNTIME in
+    kind) up_kind ;;
+    kwok) up_kwok ;;
+esac
+say "cluster '$NAME' ($RUNTIME) ready in $(elapsed): $(kc get nodes --no-headers | wc -l | tr -d ' ') node(s) Ready, default StorageClass 'standard'"
+say "kubeconfig: $KCFG  (export KUBECONFIG=$KCFG)"

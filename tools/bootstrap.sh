@@ -1,0 +1,343 @@
+#!/usr/bin/env bash
+# tools/bootstrap.sh: build (or reuse) the pinned toolchain; `make tools` runs it.
+#
+#   tools/bootstrap.sh            # every tool
+#   tools/bootstrap.sh kubernetes # only some: pulumi pulumi-kubernetes pulumi-random
+#                                 #   kubernetes etcd kwok
+#
+# Everything lands in a cache OUTSIDE the checkout, so fresh clones (CI) reuse it:
+#   ${PLATFORM_TOOLS_CACHE:-$HOME/.cache/platform-tools}/
+#     bin/<tool>-<version>/...   binaries, keyed by version
+#     gomod/ gocache/            GOMODCACHE and GOCACHE
+#     src/                       scratch copies of modules that need generated files
+#     pulumi-home/               PULUMI_HOME, with the provider plugins installed
+#     logs/<tool>-<version>.log  build logs
+# A tool whose binaries are already in the cache is skipped at once; one found on
+# PATH at the pinned version (`--version`) is linked into the cache, not rebuilt.
+# Versions come from tools/versions.env and the tools/<name>/go.mod wrappers.
+# See docs/toolchain.md.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOOLS=$ROOT/tools
+# shellcheck source=versions.env
+. "$TOOLS/versions.env"
+
+CACHE=${PLATFORM_TOOLS_CACHE:-$HOME/.cache/platform-tools}
+BIN=$CACHE/bin
+LOGS=$CACHE/logs
+export PULUMI_HOME=$CACHE/pulumi-home
+export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export GOMODCACHE=$CACHE/gomod GOCACHE=$CACHE/gocache
+export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false"
+JOBS=${PLATFORM_TOOLS_JOBS:-2}
+GO_MIN=1.26
+
+ALL_TOOLS=(pulumi pulumi-kubernetes pulumi-random kubernetes etcd kwok)
+
+say() { printf '[tools] %s\n' "$*"; }
+die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
+now() { date +%s; }
+
+# --- preconditions ------------------------------------------------------------
+
+need_go() {
+    command -v go >/dev/null 2>&1 ||
+        die "Go >= $GO_MIN is needed to build the toolchain, and 'go' is not on PATH. Install Go $GO_MIN+ (https://go.dev/dl/ or your package manager), then re-run tools/bootstrap.sh."
+    local v
+    v=$(go env GOVERSION 2>/dev/null); v=${v#go}
+    if ! printf '%s\n%s\n' "$GO_MIN" "$v" | sort -V -C; then
+        die "Go $v is too old: kwok $KWOK_VERSION and the wrappers need Go >= $GO_MIN (GOTOOLCHAIN=local: no automatic download). Install Go $GO_MIN+ and re-run tools/bootstrap.sh."
+    fi
+}
+
+# --- helpers ------------------------------------------------------------------
+
+# have FILE...: all files exist and are executable.
+have() { local f; for f in "$@"; do [[ -x $f ]] || return 1; done; }
+
+# on_path_at_version NAME WANT ARGS...: print the path of NAME on PATH when
+# `NAME ARGS...` prints WANT (a fixed string), else fail.
+on_path_at_version() {
+    local name=$1 want=$2 p; shift 2
+    p=$(command -v "$name" 2>/dev/null) || return 1
+    case $p in "$BIN"/*) return 1 ;; esac
+    "$p" "$@" 2>/dev/null | grep -qF -- "$want" || return 1
+    printf '%s\n' "$p"
+}
+
+# build_step TOOL VERSION LOG CMD...: run CMD with output to LOG; on failure,
+# stop with the log's tail and its path.
+build_step() {
+    local tool=$1 version=$2 log=$3; shift 3
+    if ! "$@" >>"$log" 2>&1; then
+        printf '[tools] ERROR: building %s %s failed. Last lines of %s:\n' "$tool" "$version" "$log" >&2
+        tail -n 25 "$log" | sed 's/^/    /' >&2
+        die "fix the cause above (full log: $log), then re-run tools/bootstrap.sh $tool"
+    fi
+}
+
+gobuild() { go build -trimpath -p "$JOBS" "$@"; }
+
+# src_hash DIR: short hash of this repo's own Go sources under DIR (our language
+# host, the random stand-in), so editing them triggers a rebuild.
+src_hash() {
+    (cd "$1" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -print | LC_ALL=C sort |
+        xargs cat | sha256sum | cut -c1-12)
+}
+
+# moddir MODULE: directory of MODULE (as required by the current wrapper) in GOMODCACHE.
+moddir() {
+    go mod download "$1" && go list -m -f '{{.Dir}}' "$1"
+}
+
+# --- tools --------------------------------------------------------------------
+# Each tool_X prints one line and returns quickly when it is already there;
+# otherwise it builds into a temporary directory and renames it into place
+# (so an interrupted build never looks finished).
+
+tool_pulumi() {
+    local v=$PULUMI_VERSION dir=$BIN/pulumi-$PULUMI_VERSION
+    local want=("$dir/pulumi" "$dir/pulumi-language-python" "$dir/pulumi-language-python-exec")
+    local host_hash; host_hash=$(src_hash "$TOOLS/pulumi")
+    if have "${want[@]}" && [[ $(cat "$dir/.source-hash" 2>/dev/null) == "$host_hash" ]]; then
+        say "pulumi $v ... cached ($dir)"; return
+    fi
+    if [[ -L $dir ]] && have "${want[@]}"; then
+        say "pulumi $v ... linked to $(readlink "$dir")"; return
+    fi
+    local p
+    if p=$(on_path_at_version pulumi "v$v" version) &&
+        have "$(dirname "$p")/pulumi-language-python"; then
+        mkdir -p "$BIN" && ln -sfn "$(dirname "$p")" "$dir"
+        say "pulumi $v ... found on PATH ($p), linked"
+        return
+    fi
+    need_go
+    local t0 log=$LOGS/pulumi-$v.log tmp=$BIN/.pulumi-$v.tmp
+    t0=$(now); : >"$log"; rm -rf "$tmp"; mkdir -p "$tmp"
+    say "pulumi $v ... building (log: $log)"
+    cd "$TOOLS/pulumi"
+    build_step pulumi "$v" "$log" gobuild -tags osusergo,grpcnotrace \
+        -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$v" \
+        -o "$tmp/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+    # Our own minimal language host (the upstream one is not on the module proxy).
+    build_step pulumi "$v" "$log" gobuild \
+        -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$v" \
+        -o "$tmp/pulumi-language-python" ./cmd/pulumi-language-python
+    local sdk
+    sdk=$(moddir github.com/pulumi/pulumi/sdk/v3 2>>"$log") ||
+        die "could not locate github.com/pulumi/pulumi/sdk/v3 in GOMODCACHE (log: $log)"
+    # The host runs this script from its own directory; module files are read-only
+    # and lose their exec bit, so copy and chmod.
+    install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$tmp/pulumi-language-python-exec"
+    echo "$host_hash" >"$tmp/.source-hash"
+    rm -rf "$dir"; mv "$tmp" "$dir"
+    cd "$ROOT"
+    say "pulumi $v ... built in $(($(now) - t0))s"
+}
+
+# user_plugin NAME VERSION: a resource plugin already installed in the default
+# ~/.pulumi (e.g. downloaded on a machine with internet), if any.
+user_plugin() {
+    local f=$HOME/.pulumi/plugins/resource-$1-v$2/pulumi-resource-$1
+    [[ -x $f && $HOME/.pulumi != "$PULUMI_HOME" ]] && printf '%s\n' "$f"
+}
+
+# install_plugin NAME VERSION FILE: install a resource plugin into PULUMI_HOME.
+install_plugin() {
+    local name=$1 v=$2 file=$3 log=$4
+    build_step "pulumi-resource-$name" "$v" "$log" \
+        "$BIN/pulumi-$PULUMI_VERSION/pulumi" plugin install resource "$name" "$v" --file "$file"
+}
+
+tool_pulumi_kubernetes() {
+    local v=$PULUMI_KUBERNETES_VERSION dir=$BIN/pulumi-resource-kubernetes-$PULUMI_KUBERNETES_VERSION
+    local plugin=$PULUMI_HOME/plugins/resource-kubernetes-v$v/pulumi-resource-kubernetes
+    if have "$plugin"; then say "pulumi-resource-kubernetes $v ... cached ($plugin)"; return; fi
+    have "$BIN/pulumi-$PULUMI_VERSION/pulumi" || die "pulumi $PULUMI_VERSION must be built first (tools/bootstrap.sh pulumi)"
+    local t0 log=$LOGS/pulumi-resource-kubernetes-$v.log up
+    t0=$(now); : >"$log"
+    if up=$(user_plugin kubernetes "$v"); then
+        install_plugin kubernetes "$v" "$up" "$log"
+        say "pulumi-resource-kubernetes $v ... installed from $up"; return
+    fi
+    if ! have "$dir/pulumi-resource-kubernetes"; then
+        need_go
+        say "pulumi-resource-kubernetes $v ... building (log: $log)"
+        local mod=github.com/pulumi/pulumi-kubernetes/provider/v4
+        local src=$CACHE/src/pulumi-kubernetes-$v tmp=$BIN/.pulumi-resource-kubernetes-$v.tmp
+        cd "$TOOLS/pulumi-kubernetes"
+        local pdir
+        pdir=$(moddir "$mod" 2>>"$log") || die "could not download $mod (log: $log)"
+        # main.go embeds schema-embed.json and terraform-mapping-embed.json, which
+        # the module does not ship: work on a writable scratch copy and let a copy
+        # of our wrapper module point at it.
+        rm -rf "$src" "$tmp"; mkdir -p "$src/wrapper" "$tmp"
+        cp -r "$pdir" "$src/provider"; chmod -R u+w "$src/provider"
+        cp go.mod go.sum "$src/wrapper/"
+        cd "$src/wrapper"
+        build_step pulumi-resource-kubernetes "$v" "$log" go mod edit -replace "$mod=../provider"
+        build_step pulumi-resource-kubernetes "$v" "$log" \
+            gobuild -o "$src/generate" ../provider/cmd/pulumi-resource-kubernetes/generate.go
+        (cd "$src/provider/cmd/pulumi-resource-kubernetes" && VERSION=$v "$src/generate") >>"$log" 2>&1 ||
+            die "generating the kubernetes provider schema failed (log: $log)"
+        build_step pulumi-resource-kubernetes "$v" "$log" gobuild \
+            -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$v" \
+            -o "$tmp/pulumi-resource-kubernetes" "$mod/cmd/pulumi-resource-kubernetes"
+        rm -rf "$dir"; mv "$tmp" "$dir"
+        cd "$ROOT"
+    fi
+    install_plugin kubernetes "$v" "$dir/pulumi-resource-kubernetes" "$log"
+    say "pulumi-resource-kubernetes $v ... built and installed in $(($(now) - t0))s"
+}
+
+# pulumi-resource-random: upstream (github.com/pulumi/pulumi-random/provider/v4)
+# is not served by the module proxy here; tools/pulumi-random is this repo's own
+# stand-in plugin for the same package and version (see its README.md).
+tool_pulumi_random() {
+    local v=$PULUMI_RANDOM_VERSION src=$TOOLS/pulumi-random
+    local plugin=$PULUMI_HOME/plugins/resource-random-v$v/pulumi-resource-random
+    [[ -f $src/go.mod ]] || die "$src is missing: the random plugin cannot be built"
+    local h; h=$(src_hash "$src")
+    local dir=$BIN/pulumi-resource-random-$v-$h
+    local stamp=$PULUMI_HOME/plugins/resource-random-v$v.source-hash
+    if have "$plugin"; then
+        case $(cat "$stamp" 2>/dev/null) in
+            "$h") say "pulumi-resource-random $v (stand-in) ... cached ($plugin)"; return ;;
+            upstream) say "pulumi-resource-random $v (upstream) ... cached ($plugin)"; return ;;
+        esac
+    fi
+    have "$BIN/pulumi-$PULUMI_VERSION/pulumi" || die "pulumi $PULUMI_VERSION must be built first (tools/bootstrap.sh pulumi)"
+    local t0 log=$LOGS/pulumi-resource-random-$v.log up
+    t0=$(now); : >"$log"
+    # The real plugin, when a machine with internet already has it, beats the stand-in.
+    if up=$(user_plugin random "$v"); then
+        build_step pulumi-resource-random "$v" "$log" "$BIN/pulumi-$PULUMI_VERSION/pulumi" plugin install \
+            --reinstall resource random "$v" --file "$up"
+        echo upstream >"$stamp"
+        say "pulumi-resource-random $v (upstream) ... installed from $up"; return
+    fi
+    if ! have "$dir/pulumi-resource-random"; then
+        need_go
+        say "pulumi-resource-random $v (stand-in, tools/pulumi-random) ... building (log: $log)"
+        local tmp=$BIN/.pulumi-resource-random-$v.tmp
+        rm -rf "$tmp"; mkdir -p "$tmp"
+        cd "$src"
+        build_step pulumi-resource-random "$v" "$log" gobuild -ldflags "-s -w -X main.version=$v" \
+            -o "$tmp/pulumi-resource-random" .
+        rm -rf "$dir"; mv "$tmp" "$dir"
+        cd "$ROOT"
+    fi
+    build_step pulumi-resource-random "$v" "$log" \
+        "$BIN/pulumi-$PULUMI_VERSION/pulumi" plugin install --reinstall resource random "$v" \
+        --file "$dir/pulumi-resource-random"
+    echo "$h" >"$stamp"
+    say "pulumi-resource-random $v (stand-in) ... built and installed in $(($(now) - t0))s"
+}
+
+tool_kubernetes() {
+    local v=$KUBE_VERSION dir=$BIN/kubernetes-$KUBE_VERSION
+    local names=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+    local want=() n
+    for n in "${names[@]}"; do want+=("$dir/$n"); done
+    have "${want[@]}" && { say "kubernetes $v ... cached ($dir)"; return; }
+    # Reuse binaries from PATH only when all four are there at the pinned version.
+    local found=() p
+    for n in "${names[@]}"; do
+        if [[ $n == kubectl ]]; then p=$(on_path_at_version kubectl "v$v" version --client) || break
+        else p=$(on_path_at_version "$n" "Kubernetes v$v" --version) || break; fi
+        found+=("$p")
+    done
+    if ((${#found[@]} == ${#names[@]})); then
+        mkdir -p "$dir"
+        for p in "${found[@]}"; do ln -sfn "$p" "$dir/$(basename "$p")"; done
+        say "kubernetes $v ... found on PATH, linked into $dir"
+        return
+    fi
+    need_go
+    local t0 log=$LOGS/kubernetes-$v.log tmp=$BIN/.kubernetes-$v.tmp
+    t0=$(now); : >"$log"; rm -rf "$tmp"; mkdir -p "$tmp"
+    say "kubernetes $v (${names[*]}) ... building (log: $log)"
+    # kwokctl reads `--version` to pick flags: the default v0.0.0-master breaks it.
+    local major=${v%%.*} minor=${v#*.}; minor=${minor%%.*}
+    local date; date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    local ld="-s -w" pkg
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        ld+=" -X $pkg.gitVersion=v$v -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+        ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
+    done
+    cd "$TOOLS/kubernetes"
+    local pkgs=()
+    for n in "${names[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$n"); done
+    build_step kubernetes "$v" "$log" gobuild -tags selinux,notest -ldflags "$ld" -o "$tmp/" "${pkgs[@]}"
+    rm -rf "$dir"; mv "$tmp" "$dir"
+    cd "$ROOT"
+    say "kubernetes $v ... built in $(($(now) - t0))s"
+}
+
+tool_etcd() {
+    local v=$ETCD_VERSION dir=$BIN/etcd-$ETCD_VERSION
+    have "$dir/etcd" && { say "etcd $v ... cached ($dir)"; return; }
+    local p
+    if p=$(on_path_at_version etcd "etcd Version: $v" --version); then
+        mkdir -p "$dir" && ln -sfn "$p" "$dir/etcd"
+        say "etcd $v ... found on PATH ($p), linked"
+        return
+    fi
+    need_go
+    local t0 log=$LOGS/etcd-$v.log tmp=$BIN/.etcd-$v.tmp
+    t0=$(now); : >"$log"; rm -rf "$tmp"; mkdir -p "$tmp"
+    say "etcd $v ... building (log: $log)"
+    cd "$TOOLS/etcd"
+    build_step etcd "$v" "$log" gobuild -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3
+    rm -rf "$dir"; mv "$tmp" "$dir"
+    cd "$ROOT"
+    say "etcd $v ... built in $(($(now) - t0))s"
+}
+
+tool_kwok() {
+    local v=$KWOK_VERSION dir=$BIN/kwok-$KWOK_VERSION
+    have "$dir/kwok" "$dir/kwokctl" && { say "kwok $v ... cached ($dir)"; return; }
+    local p q
+    if p=$(on_path_at_version kwok "$v" --version) && q=$(on_path_at_version kwokctl "$v" --version); then
+        mkdir -p "$dir" && ln -sfn "$p" "$dir/kwok" && ln -sfn "$q" "$dir/kwokctl"
+        say "kwok $v ... found on PATH, linked"
+        return
+    fi
+    need_go
+    local t0 log=$LOGS/kwok-$v.log tmp=$BIN/.kwok-$v.tmp
+    t0=$(now); : >"$log"; rm -rf "$tmp"; mkdir -p "$tmp"
+    say "kwok $v (kwok, kwokctl) ... building (log: $log)"
+    cd "$TOOLS/kwok"
+    build_step kwok "$v" "$log" gobuild -ldflags "-s -w" -o "$tmp/" \
+        sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
+    rm -rf "$dir"; mv "$tmp" "$dir"
+    cd "$ROOT"
+    say "kwok $v ... built in $(($(now) - t0))s"
+}
+
+# --- main ---------------------------------------------------------------------
+
+main() {
+    local tools=("$@") t
+    ((${#tools[@]})) || tools=("${ALL_TOOLS[@]}")
+    for t in "${tools[@]}"; do
+        case " ${ALL_TOOLS[*]} " in *" $t "*) ;; *) die "unknown tool '$t' (known: ${ALL_TOOLS[*]})" ;; esac
+    done
+    mkdir -p "$BIN" "$LOGS" "$PULUMI_HOME"
+
+    # One bootstrap at a time per cache (make and CI may race).
+    if command -v flock >/dev/null 2>&1; then
+        exec 9>"$CACHE/.bootstrap.lock"
+        flock -n 9 || { say "another bootstrap holds $CACHE/.bootstrap.lock; waiting"; flock 9; }
+    fi
+
+    local t0; t0=$(now)
+    for t in "${tools[@]}"; do
+        "tool_${t//-/_}"
+    done
+    say "done in $(($(now) - t0))s; cache: $CACHE (use: . tools/env.sh)"
+}
+
+main "$@"
