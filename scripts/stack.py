@@ -173,6 +173,8 @@ def main() -> None:
         args += ["--policy-pack", str(Path(options.policy_pack).resolve())]
     if command == "preview":
         args.append("--diff")
+    if command == "up" and not options.render:
+        args.append("--suppress-outputs")  # printed once, as a table, at the end
     say(f"pulumi {' '.join(args)}")
     pulumi([*args, *options.extra], env)
     say(f"{command} of stack {options.stack} finished in {time.monotonic() - started:.0f}s")

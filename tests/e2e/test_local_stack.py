@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import pytest
 from pulumi import automation as auto
 
-from tests.e2e.conftest import Deployer, kube_json, kubectl
+from tests.e2e.conftest import ROOT, Deployer, kube_json, kubectl
 
 pytestmark = pytest.mark.e2e
 
@@ -175,6 +175,25 @@ def test_exported_state_holds_no_plaintext_secret(
     for key in SECRET_OUTPUTS:
         assert outputs[key].value not in exported, f"{key} is in plaintext in the exported state"
     assert "ciphertext" in exported
+
+
+def test_no_generated_secret_in_the_repository_or_command_output(local: auto.Stack, first_up: auto.UpResult) -> None:
+    values = [local.outputs()[key].value for key in SECRET_OUTPUTS]
+    assert first_up.stdout and all(value not in first_up.stdout + first_up.stderr for value in values)
+    preview = local.preview(color="never", diff=True)
+    assert all(value not in preview.stdout for value in values)
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, tracked):
+        path = ROOT / name
+        if path.is_file():
+            text = path.read_bytes().decode(errors="ignore")
+            assert all(value not in text for value in values), f"a generated secret is in {name}"
 
 
 def test_destroy_keeps_only_the_data_volumes(local: auto.Stack, first_up: auto.UpResult) -> None:
