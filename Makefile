@@ -81,7 +81,9 @@ validate: venv ## check STACK's config file without a cluster (STACK=local)
 docs: venv ## regenerate the architecture diagrams from the program
 	$(BIN)/python docs/diagram.py
 
-lint: venv ## ruff (lint and format) and mypy
+lint: venv ## ruff (lint and format), mypy, and actionlint on the workflows
+	@tools/bootstrap.sh actionlint >/dev/null
+	$(TOOLS_ENV) actionlint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy __main__.py components tests docs scripts policy

@@ -2,7 +2,7 @@
 # tools/bootstrap.sh: build (or reuse) the pinned toolchain; `make tools` runs it.
 #
 #   tools/bootstrap.sh            # every tool
-#   tools/bootstrap.sh kubernetes # only some: pulumi pulumi-kubernetes pulumi-random
+#   tools/bootstrap.sh kubernetes # only some: pulumi pulumi-kubernetes pulumi-random actionlint
 #                                 #   kubernetes etcd kwok
 #
 # Everything lands in a cache OUTSIDE the checkout, so fresh clones (CI) reuse it:
@@ -33,7 +33,7 @@ export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false"
 JOBS=${PLATFORM_TOOLS_JOBS:-2}
 GO_MIN=1.26
 
-ALL_TOOLS=(pulumi pulumi-kubernetes pulumi-random kubernetes etcd kwok)
+ALL_TOOLS=(pulumi pulumi-kubernetes pulumi-random kubernetes etcd kwok actionlint)
 
 say() { printf '[tools] %s\n' "$*"; }
 die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -315,6 +315,24 @@ tool_kwok() {
     rm -rf "$dir"; mv "$tmp" "$dir"
     cd "$ROOT"
     say "kwok $v ... built in $(($(now) - t0))s"
+}
+
+tool_actionlint() {
+    local v=$ACTIONLINT_VERSION dir=$BIN/actionlint-$ACTIONLINT_VERSION
+    have "$dir/actionlint" && { say "actionlint $v ... cached ($dir)"; return; }
+    local p
+    if p=$(on_path_at_version actionlint "$v" -version); then
+        mkdir -p "$dir" && ln -sfn "$p" "$dir/actionlint"
+        say "actionlint $v ... found on PATH ($p), linked"
+        return
+    fi
+    need_go
+    local t0 log=$LOGS/actionlint-$v.log
+    t0=$(now); : >"$log"
+    say "actionlint $v ... building (log: $log)"
+    build_step actionlint "$v" "$log" env GOBIN="$dir" GOFLAGS=-buildvcs=false \
+        go install -trimpath -ldflags "-s -w" "github.com/rhysd/actionlint/cmd/actionlint@v$v"
+    say "actionlint $v ... built in $(($(now) - t0))s"
 }
 
 # --- main ---------------------------------------------------------------------
