@@ -11,11 +11,11 @@ PYTHON ?= python3
 TOOLS_ENV := . tools/env.sh &&
 STACK_CMD := $(TOOLS_ENV) $(BIN)/python scripts/stack.py
 
-.PHONY: help venv tools cluster cluster-down up preview destroy down refresh outputs render scan \
+.PHONY: help venv tools cluster cluster-down up preview destroy down refresh outputs render scan secret \
 	validate docs lint test test-unit test-policy test-e2e bench
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@echo "[venv] installing pinned requirements into $(VENV)"
@@ -54,6 +54,10 @@ refresh: venv tools ## pulumi refresh of STACK
 
 outputs: venv tools ## the outputs of STACK
 	@$(STACK_CMD) outputs --stack $(STACK)
+
+secret: venv tools ## set a secret config value of STACK, prompted for: make secret STACK=minikube KEY=openaiApiKey
+	@test -n "$(KEY)" || { echo "usage: make secret STACK=<stack> KEY=<key under platform:>"; exit 2; }
+	@$(STACK_CMD) config --stack $(STACK) -- set --secret platform:$(KEY)
 
 down: ## destroy the local stack, then remove the cluster
 	@if [ -f .state/kubeconfig ]; then $(MAKE) --no-print-directory destroy STACK=$(STACK); fi

@@ -1,6 +1,7 @@
 """Run a Pulumi command on a stack with this checkout's local state.
 
     python scripts/stack.py up --stack local [-- extra pulumi arguments]
+    python scripts/stack.py config --stack minikube -- set --secret platform:openaiApiKey
 
 What it sets up, once, under `.state/` (ignored by git):
 - a file backend, `pulumi login file://.state/backend`;
@@ -83,8 +84,10 @@ def machine_config(stack: str, config_dir: Path) -> Path:
         if isinstance(value, dict) and "secure" in value and key not in config:
             config[key] = value
     merged["config"] = config
+    # A stack file that carries its own secrets settings (a team's shared stack)
+    # keeps them; otherwise this machine's are used.
     for key in ("encryptionsalt", "secretsprovider", "encryptedkey"):
-        if key in local:
+        if key in local and key not in committed:
             merged[key] = local[key]
     config_dir.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(merged, sort_keys=False))
@@ -130,8 +133,12 @@ def main() -> None:
     parser.add_argument("--policy-pack", help="run `pulumi preview`/`up` with this policy pack directory")
     parser.add_argument("--render", metavar="DIR", help="write manifests to DIR instead of deploying")
     parser.add_argument("--secret", action="append", default=[], metavar="KEY=VALUE", help="set a secret config value")
-    parser.add_argument("extra", nargs="*", help="passed to pulumi after `--`")
-    options = parser.parse_args()
+    # Everything after `--` goes to pulumi as it is.
+    argv, extra = sys.argv[1:], []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1 :]
+    options = parser.parse_args(argv)
     if shutil.which("pulumi") is None:
         fail("the pulumi CLI is not on PATH; run `make tools` (it builds it) and `. tools/env.sh`")
 
@@ -160,7 +167,7 @@ def main() -> None:
         pulumi(["stack", "output", *stack_args[:2]], env)
         return
     if command == "config":
-        pulumi(["config", *stack_args, *options.extra], env)
+        pulumi(["config", *stack_args, *extra], env)
         return
     if command == "cancel":
         pulumi(["cancel", "--yes", *stack_args[:2]], env)
@@ -176,7 +183,7 @@ def main() -> None:
     if command == "up" and not options.render:
         args.append("--suppress-outputs")  # printed once, as a table, at the end
     say(f"pulumi {' '.join(args)}")
-    pulumi([*args, *options.extra], env)
+    pulumi([*args, *extra], env)
     say(f"{command} of stack {options.stack} finished in {time.monotonic() - started:.0f}s")
     if command == "up" and not options.render:
         pulumi(["stack", "output", *stack_args[:2]], env)
