@@ -86,16 +86,11 @@ class Peer:
         }
 
 
-def exec_probe(
-    command: Sequence[str],
-    *,
-    initial_delay: int = 0,
-    period: int = 10,
-    timeout: int = 5,
-    failures: int = 3,
+def probe(
+    handler: Manifest, *, initial_delay: int = 0, period: int = 10, timeout: int = 5, failures: int = 3
 ) -> Manifest:
     return {
-        "exec": {"command": list(command)},
+        **handler,
         "initialDelaySeconds": initial_delay,
         "periodSeconds": period,
         "timeoutSeconds": timeout,
@@ -103,22 +98,12 @@ def exec_probe(
     }
 
 
-def http_probe(
-    path: str,
-    port: str | int = "http",
-    *,
-    initial_delay: int = 0,
-    period: int = 10,
-    timeout: int = 5,
-    failures: int = 3,
-) -> Manifest:
-    return {
-        "httpGet": {"path": path, "port": port},
-        "initialDelaySeconds": initial_delay,
-        "periodSeconds": period,
-        "timeoutSeconds": timeout,
-        "failureThreshold": failures,
-    }
+def exec_probe(command: Sequence[str], **timing: int) -> Manifest:
+    return probe({"exec": {"command": list(command)}}, **timing)
+
+
+def http_probe(path: str, port: str | int = "http", **timing: int) -> Manifest:
+    return probe({"httpGet": {"path": path, "port": port}}, **timing)
 
 
 def resource_spec(resources: Resources) -> Manifest:
@@ -347,6 +332,27 @@ def network_policy(
             "ingress": rules(ingress, "from"),
             "egress": rules(egress, "to"),
         },
+        opts=opts,
+    )
+
+
+def admit_only(
+    resource_name: str,
+    namespace: str,
+    name: str,
+    object_labels: Mapping[str, str],
+    clients: Sequence[Peer],
+    port: int,
+    opts: pulumi.ResourceOptions,
+) -> k8s.networking.v1.NetworkPolicy:
+    """A NetworkPolicy that lets only `clients` reach these pods, on `port`."""
+    return network_policy(
+        resource_name,
+        namespace,
+        name,
+        object_labels,
+        pods=selector(object_labels),
+        ingress=[([peer.rule() for peer in clients], [port])] if clients else [],
         opts=opts,
     )
 

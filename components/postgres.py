@@ -159,15 +159,7 @@ class PostgresStatefulSet(pulumi.ComponentResource):
         peers = list(clients)
         if settings.backup is not None:
             peers.append(kb.Peer(ns, kb.selector(self.backup_labels)))
-        kb.network_policy(
-            f"{name}-netpol",
-            ns,
-            settings.name,
-            self.labels,
-            pods=kb.selector(self.labels),
-            ingress=[([peer.rule() for peer in peers], [PORT])] if peers else [],
-            opts=kb.child(self),
-        )
+        kb.admit_only(f"{name}-netpol", ns, settings.name, self.labels, peers, PORT, kb.child(self))
         if settings.backup is not None:
             self._backup(name, settings, storage_class, protect)
         self.register_outputs(

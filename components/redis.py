@@ -125,13 +125,5 @@ class RedisCache(pulumi.ComponentResource):
             strategy=kb.RECREATE,
             opts=kb.child(self, depends_on=depends),
         )
-        kb.network_policy(
-            f"{name}-netpol",
-            ns,
-            settings.name,
-            self.labels,
-            pods=kb.selector(self.labels),
-            ingress=[([peer.rule() for peer in clients], [PORT])] if clients else [],
-            opts=kb.child(self),
-        )
+        kb.admit_only(f"{name}-netpol", ns, settings.name, self.labels, clients, PORT, kb.child(self))
         self.register_outputs({"host": self.host, "port": self.port, "password": self.password, "url": self.url})
