@@ -6,10 +6,13 @@ SHELL := bash
 VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= local
+# KUBE=<kubeconfig> deploys to an existing cluster (minikube, a cloud) instead of
+# starting the local one; it is never taken from the environment's KUBECONFIG.
+KUBE ?=
 PYTHON ?= python3
 # Every target that runs the CLI or talks to the cluster sources the tool paths first.
 TOOLS_ENV := . tools/env.sh &&
-STACK_CMD := $(TOOLS_ENV) $(BIN)/python scripts/stack.py
+STACK_CMD := $(TOOLS_ENV) $(if $(KUBE),KUBECONFIG=$(KUBE),env -u KUBECONFIG) $(BIN)/python scripts/stack.py
 
 .PHONY: help venv tools cluster cluster-down up preview destroy down refresh outputs render scan secret \
 	validate docs lint test test-unit test-policy test-e2e bench
@@ -34,7 +37,7 @@ cluster: tools ## start the local cluster: kind if Docker and kind work, else th
 cluster-down: ## remove the local cluster
 	@cluster/down.sh
 
-up: venv tools cluster ## deploy the local stack (STACK=local) and print its outputs
+up: venv tools $(if $(KUBE),,cluster) ## deploy STACK (local) to the local cluster, or to KUBE=<kubeconfig>; print the outputs
 	@$(STACK_CMD) up --stack $(STACK)
 
 policy/venv/.installed: policy/requirements.txt

@@ -63,10 +63,18 @@ def environment(backend: Path) -> dict[str, str]:
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
     }
     env.pop("PULUMI_CONFIG_PASSPHRASE", None)
-    kubeconfig = STATE / "kubeconfig"
-    if "KUBECONFIG" not in os.environ and kubeconfig.exists():
-        env["KUBECONFIG"] = str(kubeconfig)
     return env
+
+
+def target_cluster(env: dict[str, str]) -> None:
+    """Point the provider at the local cluster unless a kubeconfig was chosen, and
+    never fall back to ~/.kube/config: that could be anybody's cluster."""
+    if "KUBECONFIG" in env:
+        return
+    kubeconfig = STATE / "kubeconfig"
+    if not kubeconfig.exists():
+        fail("no local cluster (.state/kubeconfig): run `make cluster`, or pass KUBE=<kubeconfig> to make")
+    env["KUBECONFIG"] = str(kubeconfig)
 
 
 def machine_config(stack: str, config_dir: Path) -> Path:
@@ -150,6 +158,8 @@ def main() -> None:
         for stale in (backend, config_dir):
             shutil.rmtree(stale, ignore_errors=True)
     env = environment(backend)
+    if not options.render and options.command in ("up", "preview", "destroy", "refresh"):
+        target_cluster(env)
     config_file = machine_config(options.stack, config_dir)
     select(options.stack, env, config_file)
     stack_args = ["--stack", options.stack, "--config-file", str(config_file)]
