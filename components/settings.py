@@ -129,7 +129,7 @@ class PostgresSettings(Model):
     namespace: Name
     image: Image = "pgvector/pgvector:pg15"
     storage: Quantity = "10Gi"
-    database: Name | str = "app"
+    database: str = "app"
     user: str = "app"
     extensions: list[str] = Field(default_factory=list)
     init_sql: str = ""
