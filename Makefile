@@ -82,6 +82,16 @@ render: venv tools ## write every stack's manifests to build/render/<stack> (Sec
 scan: render .venv-scan/.installed ## checkov on the rendered manifests: 0 failed checks, skips annotated
 	@$(BIN)/python scripts/scan.py $(RENDER_STACKS)
 
+.venv-bench/.installed: requirements-bench.txt
+	@echo "[bench] installing the pinned chart library into .venv-bench"
+	@$(PYTHON) -m venv .venv-bench
+	@.venv-bench/bin/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	@touch $@
+
+BENCH_REPS ?= 5
+bench: venv tools .venv-bench/.installed ## benchmarks against kubectl apply + wait on a cluster of its own; writes docs/benchmarks.md (BENCH_REPS=5)
+	@$(TOOLS_ENV) $(BIN)/python bench/run.py --reps $(BENCH_REPS)
+
 validate: venv ## check STACK's config file without a cluster (STACK=local)
 	@$(BIN)/python scripts/validate.py $(STACK)
 

@@ -164,7 +164,7 @@ class AppTier(pulumi.ComponentResource):
             service_spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": 10800}}
         k8s.core.v1.Service(
             f"{prefix}-service",
-            metadata=kb.metadata(app.name, ns, app_lbls),
+            metadata=kb.service_metadata(app.name, ns, app_lbls),
             spec=service_spec,
             opts=opts,
         )

@@ -211,7 +211,7 @@ class AuthentikStack(pulumi.ComponentResource):
 
         k8s.core.v1.Service(
             f"{name}-service",
-            metadata=kb.metadata(self.service_name, ns, server_labels),
+            metadata=kb.service_metadata(self.service_name, ns, server_labels),
             spec={
                 "type": "ClusterIP",
                 "selector": kb.selector(server_labels),

@@ -204,7 +204,7 @@ class IngressGateway(pulumi.ComponentResource):
                 port["nodePort"] = node_port
         service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata=kb.metadata(settings.name, ns, own),
+            metadata=kb.service_metadata(settings.name, ns, own, profile.gateway_service_type),
             spec={
                 "type": profile.gateway_service_type,
                 "externalTrafficPolicy": "Local",

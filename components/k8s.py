@@ -42,6 +42,25 @@ def metadata(name: str, namespace: str, object_labels: Mapping[str, str], **extr
     return {"name": name, "namespace": namespace, "labels": dict(object_labels), **extra}
 
 
+# When a Service is ready, for pulumi-kubernetes. Its built-in Service await returns
+# only once the Endpoints have not changed for 10 s, whether the pods are ready or
+# not; `pulumi up` runs 4 steps per core at once, so on 2 cores the platform's
+# Services held every step for those 10 s and no workload could start. The pods
+# behind a Service are awaited on their Deployment or StatefulSet; the Service itself
+# is ready once it has its cluster IP. A LoadBalancer keeps the built-in await, which
+# waits for its external address.
+SERVICE_READY = {"pulumi.com/waitFor": "jsonpath={.spec.clusterIP}"}
+
+
+def service_metadata(
+    name: str, namespace: str, object_labels: Mapping[str, str], service_type: str = "ClusterIP"
+) -> Manifest:
+    """Metadata of a Service: see SERVICE_READY."""
+    if service_type == "LoadBalancer":
+        return metadata(name, namespace, object_labels)
+    return metadata(name, namespace, object_labels, annotations=dict(SERVICE_READY))
+
+
 # The manifest scan's (checkov) checks this platform deliberately does not meet,
 # each with its reason. They are annotated only on the workloads they apply to.
 SCAN_SKIPS = {
@@ -402,5 +421,6 @@ __all__ = [
     "secret_env",
     "selector",
     "service_host",
+    "service_metadata",
     "spread",
 ]

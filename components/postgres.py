@@ -92,7 +92,7 @@ class PostgresStatefulSet(pulumi.ComponentResource):
         ports = [{"name": "postgres", "port": PORT, "targetPort": "postgres", "protocol": "TCP"}]
         k8s.core.v1.Service(
             f"{name}-headless",
-            metadata=kb.metadata(headless_name, ns, self.labels),
+            metadata=kb.service_metadata(headless_name, ns, self.labels),
             spec={
                 "clusterIP": "None",
                 "publishNotReadyAddresses": True,
@@ -103,7 +103,7 @@ class PostgresStatefulSet(pulumi.ComponentResource):
         )
         k8s.core.v1.Service(
             f"{name}-service",
-            metadata=kb.metadata(settings.name, ns, self.labels),
+            metadata=kb.service_metadata(settings.name, ns, self.labels),
             spec={"type": "ClusterIP", "selector": kb.selector(self.labels), "ports": ports},
             opts=kb.child(self),
         )

@@ -67,7 +67,7 @@ class RedisCache(pulumi.ComponentResource):
         )
         k8s.core.v1.Service(
             f"{name}-service",
-            metadata=kb.metadata(settings.name, ns, self.labels),
+            metadata=kb.service_metadata(settings.name, ns, self.labels),
             spec={
                 "type": "ClusterIP",
                 "selector": kb.selector(self.labels),

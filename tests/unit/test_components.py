@@ -323,3 +323,13 @@ def test_protect_data_can_be_forced_on_a_local_target() -> None:
 def test_settings_profile_drives_protection_default() -> None:
     assert parse_settings(stack_config("staging")).data_protected is True
     assert parse_settings(stack_config("local")).data_protected is False
+
+
+@every_stack
+def test_services_are_ready_with_their_cluster_ip_but_load_balancers_wait_for_an_address(stack: str) -> None:
+    for service in built(stack).of_kind("Service"):
+        annotations = service.metadata.get("annotations", {})
+        if service.inputs["spec"].get("type") == "LoadBalancer":
+            assert "pulumi.com/waitFor" not in annotations
+        else:
+            assert annotations["pulumi.com/waitFor"] == "jsonpath={.spec.clusterIP}", service.k8s_name

@@ -1,0 +1,168 @@
+"""The benchmark chart (docs/benchmarks.png) from bench/run.py's results.
+
+    .venv-bench/bin/python bench/chart.py build/bench/results.json docs/benchmarks.png
+
+Left: median with min-max range per measurement, Pulumi next to kubectl. Right: the
+median `pulumi up` from empty as a timeline of its resource steps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
+
+PULUMI = "#6d4fc2"
+KUBECTL = "#e08a1e"
+VARIANT = "#2e9e5b"
+OTHER = "#8a8a8a"
+
+BARS: list[tuple[str, str]] = [
+    ("pulumi_up", "pulumi up (empty → Ready)"),
+    ("kubectl_apply_wait", "kubectl apply + wait"),
+    ("pulumi_noop", "pulumi up, no changes"),
+    ("kubectl_reapply", "kubectl apply, no changes"),
+    ("pulumi_preview", "pulumi preview"),
+    ("kubectl_diff", "kubectl diff"),
+    ("pulumi_destroy", "pulumi destroy"),
+    ("kubectl_delete", "kubectl delete"),
+    ("cleanup_destroy", "cleanup after destroy"),
+    ("unit_suite", "unit suite (pytest tests/unit)"),
+    ("mock_first", "mock build, first in process"),
+    ("mock_build", "mock build, later"),
+    ("cluster_start", "cluster/up.sh, cold"),
+]
+
+KIND_COLORS = {
+    "Namespace": "#4c72b0",
+    "NetworkPolicy": "#9ab3d9",
+    "ResourceQuota": "#9ab3d9",
+    "RandomPassword": "#b0b0b0",
+    "Secret": "#c6a15b",
+    "ConfigMap": "#d9c38c",
+    "Service": "#c44e52",
+    "Deployment": "#55a868",
+    "StatefulSet": "#2b7a3d",
+    "PersistentVolumeClaim": "#8172b2",
+    "Ingress": "#dd8452",
+    "IngressClass": "#f0b27a",
+}
+
+
+def color_of(key: str) -> str:
+    if "[" in key:
+        return VARIANT
+    if key.startswith("pulumi_") or key == "cleanup_destroy":
+        return PULUMI
+    if key.startswith("kubectl_"):
+        return KUBECTL
+    return OTHER
+
+
+def bar_panel(ax: Any, samples: dict[str, list[float]]) -> None:
+    rows: list[tuple[str, str]] = []
+    for key, label in BARS:
+        if samples.get(key):
+            rows.append((key, label))
+        for other in samples:
+            match = re.fullmatch(re.escape(key) + r" \[(.+)\]", other)
+            if match:
+                rows.append((other, f"{label} [{match.group(1)}]"))
+    rows.reverse()
+    for y, (key, _) in enumerate(rows):
+        values = samples[key]
+        mid = statistics.median(values)
+        ax.barh(y, mid, color=color_of(key), height=0.7)
+        ax.errorbar(
+            mid,
+            y,
+            xerr=[[mid - min(values)], [max(values) - mid]],
+            fmt="none",
+            ecolor="black",
+            capsize=3,
+            lw=1,
+        )
+        ax.text(max(values) + 0.4, y, f"{mid:.1f} s", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), [label for _, label in rows], fontsize=8)
+    ax.set_xlabel("seconds (bar: median, whiskers: min-max)")
+    ax.set_title("Pulumi against kubectl, same manifests, same cluster", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(
+        handles=[
+            Patch(color=PULUMI, label="pulumi"),
+            Patch(color=KUBECTL, label="kubectl"),
+            Patch(color=OTHER, label="other"),
+        ]
+        + ([Patch(color=VARIANT, label="variant")] if any("[" in k for k, _ in rows) else []),
+        loc="lower right",
+        fontsize=8,
+    )
+
+
+def timeline_panel(ax: Any, runs: list[dict[str, Any]]) -> None:
+    base = sorted((r for r in runs if not r.get("label") and r.get("steps")), key=lambda r: r["seconds"])
+    if not base:
+        ax.set_axis_off()
+        return
+    run = base[(len(base) - 1) // 2]
+    steps = [
+        s
+        for s in run["steps"]
+        if not str(s["type"]).startswith(("pulumi:pulumi:Stack", "platform:index:", "pulumi:providers"))
+    ]
+    steps.sort(key=lambda s: (s["start"], s["end"]))
+    for y, step in enumerate(steps):
+        kind = str(step["type"]).rsplit(":", 1)[-1]
+        width = max(step["end"] - step["start"], 0.05)
+        ax.barh(y, width, left=step["start"], color=KIND_COLORS.get(kind, OTHER), height=0.8)
+    update = run.get("update_start_s")
+    if update:
+        ax.axvline(update, color="black", lw=0.8, ls="--")
+        ax.text(update, -1.5, " update starts", fontsize=7, va="top")
+    ax.axvline(run["seconds"], color="black", lw=0.8)
+    ax.text(run["seconds"], -1.5, " exit", fontsize=7, va="top")
+    ax.set_ylim(len(steps), -3)
+    ax.set_yticks([])
+    ax.set_xlim(0, run["seconds"] * 1.05)
+    ax.set_xlabel("seconds since `pulumi up` started")
+    ax.set_ylabel(f"{len(steps)} resource steps, by start")
+    ax.set_title(f"median pulumi up from empty (rep {run['rep']}): one bar per resource step", fontsize=10)
+    kinds = sorted({str(s["type"]).rsplit(":", 1)[-1] for s in steps})
+    ax.legend(
+        handles=[Patch(color=KIND_COLORS.get(k, OTHER), label=k) for k in kinds],
+        loc="upper right",
+        fontsize=7,
+        ncol=2,
+    )
+    ax.grid(axis="x", alpha=0.3)
+
+
+def main() -> None:
+    results, out = Path(sys.argv[1]), Path(sys.argv[2])
+    data = json.loads(results.read_text())
+    figure, (left, right) = plt.subplots(1, 2, figsize=(15, 7.5), gridspec_kw={"width_ratios": [1, 1.2]})
+    bar_panel(left, data["samples"])
+    timeline_panel(right, data.get("up_runs", []))
+    meta = data.get("meta", {})
+    mach = meta.get("machine", {})
+    figure.suptitle(
+        f"platform benchmarks, {meta.get('date', '')}: {meta.get('reps', '?')} repetitions, "
+        f"{mach.get('nproc', '?')} CPUs, local control plane (kwok)",
+        fontsize=11,
+    )
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
