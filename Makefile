@@ -103,7 +103,7 @@ lint: venv ## ruff (lint and format), mypy, and actionlint on the workflows
 	$(TOOLS_ENV) actionlint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy __main__.py components tests docs scripts policy
+	$(BIN)/mypy __main__.py components tests docs scripts policy bench
 
 # The e2e suite runs on a control plane of its own, so it never touches `make up`'s.
 E2E_CLUSTER := PLATFORM_CLUSTER_NAME=platform-e2e PLATFORM_CLUSTER_STATE=$(CURDIR)/.state/e2e
