@@ -69,6 +69,17 @@ class Deployer:
     work_dir: Path
     env: dict[str, str]
 
+    def pulumi(self, *args: str) -> str:
+        """Run the CLI itself in the work dir with this backend; its stdout."""
+        return subprocess.run(
+            ["pulumi", *args],
+            cwd=self.work_dir,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
     def stack(self, name: str, stack_file: str, secret_config: dict[str, str] | None = None) -> auto.Stack:
         config = yaml.safe_load((ROOT / f"Pulumi.{stack_file}.yaml").read_text())
         (self.work_dir / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config["config"]}))

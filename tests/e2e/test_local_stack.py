@@ -7,7 +7,6 @@ The tests run in file order and share one deployment.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Mapping
 
@@ -162,14 +161,7 @@ def test_exported_state_holds_no_plaintext_secret(
 ) -> None:
     outputs = local.outputs()
     # The CLI itself: the Automation API's export_stack() decrypts (--show-secrets).
-    exported = subprocess.run(
-        ["pulumi", "stack", "export", "--stack", local.name],
-        cwd=deployer.work_dir,
-        env={**os.environ, **deployer.env},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    exported = deployer.pulumi("stack", "export", "--stack", local.name)
     values = [outputs[key].value for key in SECRET_OUTPUTS]
     assert all(len(value) >= 32 for value in values)
     for key in SECRET_OUTPUTS:

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 
@@ -100,14 +99,7 @@ def platform_namespaces_free(deployer: Deployer) -> Iterator[None]:
     yield
     record("module", seconds=round(time.monotonic() - started, 1))
     write_report()
-    stacks = subprocess.run(
-        ["pulumi", "stack", "ls", "--json"],
-        cwd=deployer.work_dir,
-        env={**os.environ, **deployer.env},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    stacks = deployer.pulumi("stack", "ls", "--json")
     ours = [s for s in json.loads(stacks) if s["name"].startswith("e2e-res-")]
     assert ours == [], f"stacks of this module left behind: {ours}"
     assert existing_namespaces() == {}, "platform namespaces left behind"
