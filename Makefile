@@ -15,7 +15,7 @@ TOOLS_ENV := . tools/env.sh &&
 STACK_CMD := $(TOOLS_ENV) $(if $(KUBE),KUBECONFIG=$(KUBE),env -u KUBECONFIG) $(BIN)/python scripts/stack.py
 
 .PHONY: help venv tools cluster cluster-down up preview destroy down refresh outputs render scan secret \
-	validate docs lint test test-unit test-policy test-e2e bench
+	validate docs snapshots lint test test-unit test-policy test-e2e bench
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -112,6 +112,9 @@ test-e2e: venv tools policy/venv/.installed ## the real CLI against a fresh loca
 	@$(E2E_CLUSTER) cluster/up.sh
 	@$(TOOLS_ENV) KUBECONFIG=$(CURDIR)/.state/e2e/kubeconfig $(BIN)/pytest tests/e2e -p no:cacheprovider; \
 		status=$$?; $(E2E_CLUSTER) cluster/down.sh; exit $$status
+
+snapshots: venv ## rewrite the golden render and URN snapshots (tests/unit/snapshots/) after reviewing a change
+	$(BIN)/python -m tests.unit.snapshots
 
 test-unit: venv ## unit tests under Pulumi mocks, and the policy rules; no CLI needed
 	$(BIN)/pytest tests/unit tests/policy

@@ -37,6 +37,7 @@ class Registration:
     retain_on_delete: bool
     ignore_changes: list[str]
     dependencies: list[str]
+    aliases: list[str]
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -97,6 +98,13 @@ class _RecordingMonitor(mocks.MockMonitor):
         super().__init__(_Mocks())
         self.registrations: list[Registration] = []
 
+    def SupportsFeature(self, request: Any) -> Any:  # noqa: N802 - the engine's RPC name
+        # Without alias specs the SDK resolves each alias to the URN it stands for,
+        # which is what the URN snapshot compares against (tests/unit/snapshots.py).
+        if request.id == "aliasSpecs":
+            return type("SupportsFeatureResponse", (object,), {"hasSupport": False})
+        return super().SupportsFeature(request)
+
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the engine's RPC name
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
@@ -112,6 +120,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                     retain_on_delete=bool(request.retainOnDelete),
                     ignore_changes=list(request.ignoreChanges),
                     dependencies=list(request.dependencies),
+                    aliases=list(request.aliasURNs),
                 )
             )
         return response
