@@ -19,6 +19,13 @@ MEDIA_DIR = "/data"
 REDIS_DROPPED_IN = (2025, 10)
 
 
+def health_path(web_path: str, check: str) -> str:
+    """Where the server answers a health check: below AUTHENTIK_WEB__PATH, as its Go
+    router mounts them (internal/web/web.go) and the official chart probes
+    (`{{ web.path }}-/health/live/`); `/auth/` gives `/auth/-/health/live/`."""
+    return f"{web_path}-/health/{check}/"
+
+
 def needs_redis(image: str) -> bool:
     """Authentik 2025.10 moved its cache and task queue into PostgreSQL."""
     match = re.search(r":(\d{4})\.(\d+)", image)
@@ -165,6 +172,7 @@ class AuthentikStack(pulumi.ComponentResource):
                 }
             return rules
 
+        live = health_path(settings.path, "live")
         server = kb.Container(
             name="server",
             image=settings.image,
@@ -172,9 +180,9 @@ class AuthentikStack(pulumi.ComponentResource):
             args=["server"],
             ports={"http": HTTP_PORT, "https": HTTPS_PORT},
             env_from=env_from,
-            liveness=kb.http_probe("/-/health/live/", initial_delay=5, period=10, failures=3),
-            readiness=kb.http_probe("/-/health/ready/", initial_delay=5, period=10, failures=3),
-            startup=kb.http_probe("/-/health/live/", initial_delay=5, period=10, failures=60),
+            liveness=kb.http_probe(live, initial_delay=5, period=10, failures=3),
+            readiness=kb.http_probe(health_path(settings.path, "ready"), initial_delay=5, period=10, failures=3),
+            startup=kb.http_probe(live, initial_delay=5, period=10, failures=60),
             mounts=mounts,
         )
         healthcheck = ["ak", "healthcheck"]

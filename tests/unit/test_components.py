@@ -228,11 +228,26 @@ def test_authentik_shares_media_on_one_node_without_a_shared_class() -> None:
         assert term["labelSelector"]["matchLabels"] == {"app.kubernetes.io/instance": "authentik"}
 
 
+@pytest.mark.parametrize("web_path", ["/auth/", "/sso/", "/identity/provider/"])
+def test_authentik_server_probes_live_under_its_web_path(web_path: str) -> None:
+    """Authentik mounts `/-/health/...` below AUTHENTIK_WEB__PATH, as the chart probes
+    `{{ web.path }}-/health/live/`; probing `/-/health/live/` under `/auth/` never
+    succeeds on a real cluster."""
+    config = stack_config("local")
+    run = run_program(config | {"authentik": config["authentik"] | {"path": web_path}})
+    server = run.one("Deployment", "authentik-server").pod_spec()["containers"][0]
+    assert server["livenessProbe"]["httpGet"]["path"] == f"{web_path}-/health/live/"
+    assert server["startupProbe"]["httpGet"]["path"] == f"{web_path}-/health/live/"
+    assert server["readinessProbe"]["httpGet"]["path"] == f"{web_path}-/health/ready/"
+    config_map = run.one("ConfigMap", "authentik-config").inputs["data"]
+    assert config_map["AUTHENTIK_WEB__PATH"] == web_path
+
+
 def test_authentik_probes_follow_the_official_chart() -> None:
     run = built("local")
     server = run.one("Deployment", "authentik-server").pod_spec()["containers"][0]
-    assert server["livenessProbe"]["httpGet"]["path"] == "/-/health/live/"
-    assert server["readinessProbe"]["httpGet"]["path"] == "/-/health/ready/"
+    assert server["livenessProbe"]["httpGet"]["path"] == "/auth/-/health/live/"
+    assert server["readinessProbe"]["httpGet"]["path"] == "/auth/-/health/ready/"
     worker = run.one("Deployment", "authentik-worker").pod_spec()["containers"][0]
     assert worker["livenessProbe"]["exec"]["command"] == ["ak", "healthcheck"]
     assert {p["containerPort"] for p in server["ports"]} == {9000, 9443}

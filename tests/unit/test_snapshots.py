@@ -41,7 +41,8 @@ def test_render_matches_snapshot(name: str) -> None:
     assert path.exists(), f"no snapshot {path.name}: {REGENERATE}"
     expected = path.read_text()
     actual = snapshots.render(built(name))
-    assert actual == expected, f"the rendered {name} stack changed; {REGENERATE}\n{_diff(expected, actual, name)}"
+    if actual != expected:
+        pytest.fail(f"the rendered {name} stack changed; {REGENERATE}\n{_diff(expected, actual, name)}", pytrace=False)
 
 
 @pytest.mark.parametrize("name", sorted(snapshots.RENDERS))
