@@ -105,8 +105,10 @@ lint: venv ## ruff (lint and format), mypy, and actionlint on the workflows
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy __main__.py components tests docs scripts policy bench
 
-# The e2e suite runs on a control plane of its own, so it never touches `make up`'s.
-E2E_CLUSTER := PLATFORM_CLUSTER_NAME=platform-e2e PLATFORM_CLUSTER_STATE=$(CURDIR)/.state/e2e
+# The e2e suite runs on a control plane of its own, so it never touches `make up`'s,
+# named for this checkout, so suites of two checkouts on one machine never meet.
+CHECKOUT_ID := $(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
+E2E_CLUSTER := PLATFORM_CLUSTER_NAME=platform-e2e-$(CHECKOUT_ID) PLATFORM_CLUSTER_STATE=$(CURDIR)/.state/e2e
 test-e2e: venv tools policy/venv/.installed ## the real CLI against a fresh local control plane (started and removed here)
 	@$(E2E_CLUSTER) cluster/down.sh >/dev/null
 	@$(E2E_CLUSTER) cluster/up.sh
