@@ -91,8 +91,8 @@ class AuthentikStack(pulumi.ComponentResource):
         secret_key = kb.generated_password(f"{name}-secret-key", self, rotation=settings.rotation, length=60)
         admin_password = kb.generated_password(f"{name}-admin-password", self, rotation=settings.rotation)
         admin_token = kb.generated_password(f"{name}-admin-token", self, rotation=settings.rotation, length=48)
-        self.admin_password = pulumi.Output.secret(admin_password.result)
-        self.admin_token = pulumi.Output.secret(admin_token.result)
+        self.admin_password: pulumi.Output[str] = pulumi.Output.secret(admin_password.result)
+        self.admin_token: pulumi.Output[str] = pulumi.Output.secret(admin_token.result)
 
         secret_name = f"{settings.name}-secrets"
         secret_data: dict[str, pulumi.Input[str]] = {

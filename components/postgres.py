@@ -61,7 +61,7 @@ class PostgresStatefulSet(pulumi.ComponentResource):
         self.database = pulumi.Output.from_input(settings.database)
         self.user = pulumi.Output.from_input(settings.user)
         password = kb.generated_password(f"{name}-password", self, rotation=settings.rotation)
-        self.password = pulumi.Output.secret(password.result)
+        self.password: pulumi.Output[str] = pulumi.Output.secret(password.result)
         self.uri: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.format(
                 "postgresql://{0}:{1}@{2}:{3}/{4}", settings.user, password.result, self.host, PORT, settings.database

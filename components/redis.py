@@ -49,7 +49,7 @@ class RedisCache(pulumi.ComponentResource):
         self.host = pulumi.Output.from_input(kb.service_host(settings.name, ns))
         self.port = pulumi.Output.from_input(PORT)
         password = kb.generated_password(f"{name}-password", self, rotation=settings.rotation)
-        self.password = pulumi.Output.secret(password.result)
+        self.password: pulumi.Output[str] = pulumi.Output.secret(password.result)
         self.url: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.format("redis://:{0}@{1}:{2}/0", password.result, self.host, PORT)
         )

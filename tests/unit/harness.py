@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,6 +207,20 @@ def run_program(
 
 
 _runs: list[Run] = []
+
+
+def run_resources(build: Callable[[], object]) -> Run:
+    """Run `build`, which creates resources, under mocks and record what it registered."""
+    monitor = _RecordingMonitor()
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack="test", preview=False, monitor=monitor)
+    run = Run(monitor.registrations)
+
+    @pulumi.runtime.test
+    def program() -> None:
+        build()
+
+    program()
+    return run
 
 
 def last_run() -> Run:

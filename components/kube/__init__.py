@@ -1,0 +1,50 @@
+"""Typed Kubernetes constructs the components are built from: a hardened pod
+description that makes Deployments, StatefulSets and CronJobs, the Services, budgets
+and NetworkPolicies that belong to it, and volumes that carry their mounts.
+
+Every resource input is one of pulumi_kubernetes' `...ArgsDict` types, so mypy
+checks the objects the platform sends to the cluster.
+"""
+
+from components.kube.credentials import generated_password
+from components.kube.meta import child, labels, metadata, selector, service_host
+from components.kube.network import INTERNET, Addresses, Traffic, ports
+from components.kube.pod import (
+    RECREATE,
+    Container,
+    Pod,
+    Timing,
+    config_env,
+    exec_probe,
+    http_probe,
+    plain_env,
+    secret_env,
+    spread,
+)
+from components.kube.storage import DataVolume, Volume, survives_destroy
+
+__all__ = [
+    "INTERNET",
+    "RECREATE",
+    "Addresses",
+    "Container",
+    "DataVolume",
+    "Pod",
+    "Timing",
+    "Traffic",
+    "Volume",
+    "child",
+    "config_env",
+    "exec_probe",
+    "generated_password",
+    "http_probe",
+    "labels",
+    "metadata",
+    "plain_env",
+    "ports",
+    "secret_env",
+    "selector",
+    "service_host",
+    "spread",
+    "survives_destroy",
+]

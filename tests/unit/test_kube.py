@@ -1,0 +1,139 @@
+"""The construct layer (components/kube) on its own: what a pod description makes,
+and the rules that live only there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
+
+from components import kube
+from components.contracts import Peer, Route
+from tests.unit.harness import Run, run_resources
+
+RESOURCES = ResourceRequirementsArgs(
+    requests={"cpu": "100m", "memory": "64Mi"}, limits={"cpu": "200m", "memory": "128Mi"}
+)
+LABELS = kube.labels("web", "web", "frontend")
+
+
+def web(**container: Any) -> kube.Pod:
+    fields: dict[str, Any] = {"ports": {"http": 8080, "metrics": 9090}} | container
+    return kube.Pod(
+        "web", "apps", LABELS, [kube.Container("web", "nginx:1.27", RESOURCES, **fields)], run_as_user=10001
+    )
+
+
+class Owner(pulumi.ComponentResource):
+    def __init__(self) -> None:
+        super().__init__("test:index:Owner", "owner")
+
+
+def build(make: Any) -> Run:
+    return run_resources(lambda: make(Owner()))
+
+
+def test_service_ports_are_the_containers_ports() -> None:
+    run = build(lambda owner: web().service("web", kube.child(owner)))
+    ports = run.one("Service", "web").inputs["spec"]["ports"]
+    assert [(p["name"], p["port"], p["targetPort"]) for p in ports] == [
+        ("http", 8080, "http"),
+        ("metrics", 9090, "metrics"),
+    ]
+
+
+def test_service_can_listen_on_other_numbers_for_some_ports() -> None:
+    run = build(lambda owner: web().service("web", kube.child(owner), listen={"http": 80}, node_ports={"http": 30080}))
+    ports = run.one("Service", "web").inputs["spec"]["ports"]
+    assert ports == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP", "nodePort": 30080}]
+
+
+def test_service_selects_the_pods_by_their_stable_labels() -> None:
+    run = build(lambda owner: web().service("web", kube.child(owner)))
+    assert run.one("Service", "web").inputs["spec"]["selector"] == kube.selector(LABELS)
+
+
+def test_one_replica_gets_no_disruption_budget() -> None:
+    run = build(lambda owner: web().disruption_budget("web-pdb", replicas=1, opts=kube.child(owner)))
+    assert run.count("PodDisruptionBudget") == 0
+
+
+def test_two_replicas_get_a_budget_that_keeps_all_but_one() -> None:
+    run = build(lambda owner: web().disruption_budget("web-pdb", replicas=2, opts=kube.child(owner)))
+    spec = run.one("PodDisruptionBudget", "web").inputs["spec"]
+    assert spec == {"maxUnavailable": 1, "selector": {"matchLabels": kube.selector(LABELS)}}
+
+
+def claim(owner: pulumi.Resource, *, protect: bool) -> None:
+    data = kube.DataVolume("data", "/data", "web-data", "1Gi", "standard")
+    data.claim("web-data", "apps", LABELS, owner, protect=protect)
+
+
+def test_a_data_volume_survives_destroy_and_is_protected_when_asked() -> None:
+    run = build(lambda owner: claim(owner, protect=True))
+    pvc = run.one("PersistentVolumeClaim", "web-data")
+    assert (pvc.protect, pvc.retain_on_delete) == (True, True)
+
+
+def test_an_unprotected_data_volume_is_still_retained() -> None:
+    run = build(lambda owner: claim(owner, protect=False))
+    pvc = run.one("PersistentVolumeClaim", "web-data")
+    assert (pvc.protect, pvc.retain_on_delete) == (False, True)
+
+
+def test_a_volume_brings_its_mount_and_the_pod_its_volume() -> None:
+    data = kube.DataVolume("data", "/srv/data", "web-data", "1Gi", "standard")
+    run = build(lambda owner: web(volumes=[data.volume]).deployment("web", replicas=1, opts=kube.child(owner)))
+    pod = run.one("Deployment", "web").pod_spec()
+    assert {"name": "data", "mountPath": "/srv/data"} in pod["containers"][0]["volumeMounts"]
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "web-data"}} in pod["volumes"]
+
+
+def test_containers_are_hardened_by_default() -> None:
+    run = build(lambda owner: web().deployment("web", replicas=1, opts=kube.child(owner)))
+    pod = run.one("Deployment", "web").pod_spec()
+    context = pod["containers"][0]["securityContext"]
+    assert context["runAsNonRoot"] and context["readOnlyRootFilesystem"]
+    assert not context["allowPrivilegeEscalation"]
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    assert {"name": "scratch-tmp", "emptyDir": {}} in pod["volumes"]
+
+
+def test_scan_skips_name_only_the_checks_that_apply() -> None:
+    secret = [kube.secret_env("TOKEN", "web-secrets", "TOKEN")]
+    run = build(lambda owner: web(env=secret).deployment("web", replicas=1, opts=kube.child(owner)))
+    skips = run.one("Deployment", "web").metadata["annotations"].values()
+    assert sorted(skip.split("=")[0] for skip in skips) == ["CKV_K8S_35", "CKV_K8S_43"]
+
+
+def test_traffic_relations_become_policy_rules() -> None:
+    gateway = Peer("gateway", {"app": "gateway"})
+    run = build(
+        lambda owner: (
+            web()
+            .traffic()
+            .allow_from([gateway], 8080)
+            .allow_to(kube.INTERNET, 443)
+            .policy("web-netpol", kube.child(owner))
+        )
+    )
+    spec = run.one("NetworkPolicy", "web").inputs["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    assert spec["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8080}]
+    assert spec["ingress"][0]["from"][0]["podSelector"] == {"matchLabels": {"app": "gateway"}}
+    assert spec["egress"][0]["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"
+
+
+def test_no_sources_admit_nothing() -> None:
+    run = build(lambda owner: web().traffic().allow_from([], 8080).policy("web-netpol", kube.child(owner)))
+    spec = run.one("NetworkPolicy", "web").inputs["spec"]
+    assert (spec["policyTypes"], spec["ingress"]) == (["Ingress"], [])
+
+
+def test_route_paths_lose_their_trailing_slash_but_root_stays() -> None:
+    peer = Peer("apps")
+    assert Route("/auth/", "apps", "auth", 9000, peer).path == "/auth"
+    assert Route("/", "apps", "web", 8080, peer).path == "/"
