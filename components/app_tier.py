@@ -1,213 +1,166 @@
-"""AppTier: the application services (backend and frontend style) from stack config."""
+"""AppTier: the application services (backend and frontend style), one App each."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_kubernetes as k8s
+from pulumi_kubernetes.autoscaling.v2 import (
+    CrossVersionObjectReferenceArgs,
+    HorizontalPodAutoscaler,
+    HorizontalPodAutoscalerSpecArgs,
+    MetricSpecArgs,
+    MetricTargetArgs,
+    ResourceMetricSourceArgs,
+)
+from pulumi_kubernetes.core.v1 import ConfigMap, EnvVarArgs, ResourceRequirementsArgs, Secret
 
-from components import k8s as kb
-from components.settings import AppSettings
-
-# HTTPS to addresses outside the private ranges, for apps that call external APIs.
-INTERNET = {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}
+from components import kube
+from components.contracts import Backing, Peer, Route
 
 
 @dataclass(frozen=True)
-class Route:
-    """A path on the gateway's host, served by a Service in a namespace."""
+class Autoscaling:
+    min_replicas: int
+    max_replicas: int
+    cpu_utilization: int
 
-    path: str
+
+@dataclass(frozen=True)
+class AppArgs:
+    """One service. `image` None: not deployed. `callers` may reach it, as may the
+    gateway when it has a `path`; it may reach `calls` (pods and port) and `uses`."""
+
+    name: str
     namespace: str
-    service: str
+    component: str
+    image: str | None
     port: int
-    peer: kb.Peer
+    replicas: int
+    run_as_user: int
+    resources: ResourceRequirementsArgs
+    gateway: Peer
+    pull_policy: str = "Always"
+    path: str | None = None
+    autoscaling: Autoscaling | None = None
+    probe_path: str = "/health"
+    probe_delay: int = 10
+    env: Mapping[str, str] = field(default_factory=dict)
+    secret_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    uses: Sequence[Backing] = ()
+    calls: Sequence[tuple[Peer, int]] = ()
+    callers: Sequence[Peer] = ()
+    session_affinity: bool = False
+    allow_internet: bool = False
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return kube.labels(self.name, self.name, self.component)
+
+    @property
+    def peer(self) -> Peer:
+        return Peer(self.namespace, kube.selector(self.labels))
 
 
-@dataclass(frozen=True)
-class Backing:
-    """A data service an app may use: its env var, where the URL lives, who it is."""
+class App:
+    """One app's objects, children of its AppTier: a ConfigMap of its plain settings,
+    a Secret of its credentials, a Deployment (spread across nodes, HTTP probes), a
+    Service, an HPA when it autoscales, a PodDisruptionBudget at two or more
+    replicas, and a NetworkPolicy. Outputs: `route` when it has a path."""
 
-    env_name: str
-    secret_url: pulumi.Output[str]
-    peer: kb.Peer
-    port: int
-
-
-def app_labels(app: AppSettings) -> dict[str, str]:
-    return kb.labels(app.name, app.name, app.component)
-
-
-def app_peer(app: AppSettings) -> kb.Peer:
-    return kb.Peer(app.namespace, kb.selector(app_labels(app)))
-
-
-class AppTier(pulumi.ComponentResource):
-    """For each app with an image: a ConfigMap of its plain settings, a Secret of its
-    credentials (external keys from secret stack config, generated database and cache
-    URLs), a Deployment (rolling update with maxSurge 1 and maxUnavailable 0, spread
-    across nodes, hardened pods, HTTP probes), a Service, an HPA when autoscaling is
-    set, a PodDisruptionBudget when two or more replicas run, and a NetworkPolicy that
-    admits only the gateway and the apps that call it and lets it reach only what it
-    uses. Apps without an image are skipped and listed in `not_deployed`.
-
-    Outputs: `routes` (for the gateway), `deployed`, `not_deployed`.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        apps: Sequence[AppSettings],
-        *,
-        secrets: Mapping[str, str],
-        backings: Mapping[str, Backing],
-        gateway: kb.Peer,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("platform:index:AppTier", name, None, opts)
-        self._name = name
-        by_name = {app.name: app for app in apps}
-        callers: dict[str, list[kb.Peer]] = {app.name: [] for app in apps}
-        for app in apps:
-            for callee in app.calls:
-                callers[callee].append(app_peer(app))
-
-        self.routes: list[Route] = []
-        self.deployed: list[str] = []
-        self.not_deployed: dict[str, str] = {}
-        for app in apps:
-            if app.image is None:
-                self.not_deployed[app.name] = f"no image set; set platform:apps[{apps.index(app)}].image to deploy it"
-                continue
-            self._app(app, secrets, backings, gateway, callers[app.name], [by_name[c] for c in app.calls])
-            self.deployed.append(app.name)
-        self.register_outputs({"deployed": self.deployed, "not_deployed": self.not_deployed})
-
-    def _app(
-        self,
-        app: AppSettings,
-        secrets: Mapping[str, str],
-        backings: Mapping[str, Backing],
-        gateway: kb.Peer,
-        callers: Sequence[kb.Peer],
-        callees: Sequence[AppSettings],
-    ) -> None:
-        ns = app.namespace
-        app_lbls = app_labels(app)
-        opts = kb.child(self)
-        prefix = f"{self._name}-{app.name}"
-        config_name = f"{app.name}-config"
-        secret_name = f"{app.name}-secrets"
-        env: list[kb.Manifest] = [kb.config_env(key, config_name, key) for key in app.env]
+    def __init__(self, tier: pulumi.Resource, prefix: str, args: AppArgs, image: str) -> None:
+        opts = kube.child(tier)
+        env = [kube.config_env(key, f"{args.name}-config", key) for key in args.env]
         depends: list[pulumi.Resource] = []
-        if app.env:
-            depends.append(
-                k8s.core.v1.ConfigMap(
-                    f"{prefix}-config",
-                    metadata=kb.metadata(config_name, ns, app_lbls),
-                    data=dict(app.env),
-                    opts=opts,
-                )
-            )
-        secret_data: dict[str, pulumi.Input[str]] = {
-            env_name: pulumi.Output.secret(secrets[key]) for env_name, key in app.secret_env.items()
-        }
-        for dependency in app.uses:
-            backing = backings[dependency]
-            secret_data[backing.env_name] = backing.secret_url
-        if secret_data:
-            depends.append(
-                k8s.core.v1.Secret(
-                    f"{prefix}-secrets",
-                    metadata=kb.metadata(secret_name, ns, app_lbls),
-                    type="Opaque",
-                    string_data=secret_data,
-                    opts=opts,
-                )
-            )
-            env += [kb.secret_env(key, secret_name, key) for key in secret_data]
-
-        probe = app.probe
-        container = kb.Container(
-            name=app.name,
-            image=app.image or "",
-            pull_policy=app.image_pull_policy,
-            resources=app.resources,
-            ports={"http": app.port},
-            env=env,
-            liveness=kb.http_probe(
-                probe.path, initial_delay=probe.initial_delay_seconds + 20, period=10, timeout=5, failures=3
-            ),
-            readiness=kb.http_probe(
-                probe.path, initial_delay=probe.initial_delay_seconds, period=5, timeout=3, failures=3
-            ),
-            startup=kb.http_probe(probe.path, period=10, timeout=3, failures=30),
+        if args.env:
+            meta = kube.metadata(f"{args.name}-config", args.namespace, args.labels)
+            depends.append(ConfigMap(f"{prefix}-config", metadata=meta, data=dict(args.env), opts=opts))
+        secrets = {**args.secret_env, **{backing.env_name: backing.secret_url for backing in args.uses}}
+        if secrets:
+            meta = kube.metadata(f"{args.name}-secrets", args.namespace, args.labels)
+            depends.append(Secret(f"{prefix}-secrets", metadata=meta, type="Opaque", string_data=secrets, opts=opts))
+            env += [kube.secret_env(key, f"{args.name}-secrets", key) for key in secrets]
+        pod = kube.Pod(
+            args.name,
+            args.namespace,
+            args.labels,
+            [self._container(args, image, env)],
+            args.run_as_user,
+            affinity=kube.spread(args.labels),
         )
-        replicas = app.autoscaling.min_replicas if app.autoscaling else app.replicas
-        deployment_opts = kb.child(self, depends_on=depends)
-        if app.autoscaling is not None:
+        replicas = args.autoscaling.min_replicas if args.autoscaling else args.replicas
+        deployment_opts = kube.child(tier, depends_on=depends)
+        if args.autoscaling is not None:
             # The HPA owns the replica count once the Deployment exists.
             deployment_opts = pulumi.ResourceOptions.merge(
                 deployment_opts, pulumi.ResourceOptions(ignore_changes=["spec.replicas"])
             )
-        template = kb.pod_template(app_lbls, [container], run_as_user=app.run_as_user, affinity=kb.spread(app_lbls))
-        kb.deployment(f"{prefix}-deployment", app.name, ns, app_lbls, template, replicas=replicas, opts=deployment_opts)
-        service_spec: kb.Manifest = {
-            "type": "ClusterIP",
-            "selector": kb.selector(app_lbls),
-            "ports": [{"name": "http", "port": app.port, "targetPort": "http", "protocol": "TCP"}],
-        }
-        if app.session_affinity:
-            service_spec["sessionAffinity"] = "ClientIP"
-            service_spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": 10800}}
-        k8s.core.v1.Service(
-            f"{prefix}-service",
-            metadata=kb.service_metadata(app.name, ns, app_lbls),
-            spec=service_spec,
-            opts=opts,
-        )
-        if app.autoscaling is not None:
-            scaling = app.autoscaling
-            k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                f"{prefix}-hpa",
-                metadata=kb.metadata(app.name, ns, app_lbls),
-                spec={
-                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": app.name},
-                    "minReplicas": scaling.min_replicas,
-                    "maxReplicas": scaling.max_replicas,
-                    "metrics": [
-                        {
-                            "type": "Resource",
-                            "resource": {
-                                "name": "cpu",
-                                "target": {"type": "Utilization", "averageUtilization": scaling.cpu_utilization},
-                            },
-                        }
-                    ],
-                },
-                opts=opts,
-            )
-        if replicas >= 2:
-            kb.disruption_budget(f"{prefix}-pdb", ns, app.name, app_lbls, opts)
+            self._autoscaler(f"{prefix}-hpa", args, args.autoscaling, opts)
+        pod.deployment(f"{prefix}-deployment", replicas=replicas, opts=deployment_opts)
+        pod.service(f"{prefix}-service", opts, session_affinity=args.session_affinity)
+        pod.disruption_budget(f"{prefix}-pdb", replicas=replicas, opts=opts)
+        traffic = pod.traffic().allow_from([*args.callers, *([args.gateway] if args.path else [])], args.port)
+        for peer, port in args.calls:
+            traffic.allow_to(peer, port)
+        for backing in args.uses:
+            traffic.allow_to(backing.peer, backing.port)
+        if args.allow_internet:
+            traffic.allow_to(kube.INTERNET, 443)
+        traffic.policy(f"{prefix}-netpol", opts)
+        self.route = None if args.path is None else Route(args.path, args.namespace, args.name, args.port, pod.peer)
 
-        sources = list(callers)
-        if app.path is not None:
-            sources.append(gateway)
-            self.routes.append(Route(app.path, ns, app.name, app.port, app_peer(app)))
-        egress = [([app_peer(callee).rule()], [callee.port]) for callee in callees]
-        egress += [([backings[d].peer.rule()], [backings[d].port]) for d in app.uses]
-        if app.allow_internet:
-            egress.append(([INTERNET], [443]))
-        ingress = [([peer.rule() for peer in sources], [app.port])] if sources else []
-        kb.network_policy(
-            f"{prefix}-netpol",
-            ns,
-            app.name,
-            app_lbls,
-            pods=kb.selector(app_lbls),
-            ingress=ingress,
-            egress=egress,
+    @staticmethod
+    def _container(args: AppArgs, image: str, env: Sequence[EnvVarArgs]) -> kube.Container:
+        path, delay = args.probe_path, args.probe_delay
+        return kube.Container(
+            name=args.name,
+            image=image,
+            pull_policy=args.pull_policy,
+            resources=args.resources,
+            ports={"http": args.port},
+            env=env,
+            liveness=kube.http_probe(path, kube.Timing(initial_delay=delay + 20, period=10, timeout=5, failures=3)),
+            readiness=kube.http_probe(path, kube.Timing(initial_delay=delay, period=5, timeout=3, failures=3)),
+            startup=kube.http_probe(path, kube.Timing(period=10, timeout=3, failures=30)),
+        )
+
+    @staticmethod
+    def _autoscaler(resource_name: str, args: AppArgs, scaling: Autoscaling, opts: pulumi.ResourceOptions) -> None:
+        target = MetricTargetArgs(type="Utilization", average_utilization=scaling.cpu_utilization)
+        HorizontalPodAutoscaler(
+            resource_name,
+            metadata=kube.metadata(args.name, args.namespace, args.labels),
+            spec=HorizontalPodAutoscalerSpecArgs(
+                scale_target_ref=CrossVersionObjectReferenceArgs(
+                    api_version="apps/v1", kind="Deployment", name=args.name
+                ),
+                min_replicas=scaling.min_replicas,
+                max_replicas=scaling.max_replicas,
+                metrics=[MetricSpecArgs(type="Resource", resource=ResourceMetricSourceArgs(name="cpu", target=target))],
+            ),
             opts=opts,
         )
+
+
+class AppTier(pulumi.ComponentResource):
+    """An App for each app with an image, each admitting only the gateway and the
+    apps that call it and reaching only what it calls and uses. Apps without an image
+    are skipped and listed in `not_deployed`.
+
+    Outputs: `routes` (for the gateway), `deployed`, `not_deployed`.
+    """
+
+    def __init__(self, name: str, apps: Sequence[AppArgs], opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("platform:index:AppTier", name, None, opts)
+        self.routes: list[Route] = []
+        self.deployed: list[str] = []
+        self.not_deployed: dict[str, str] = {}
+        for index, args in enumerate(apps):
+            if args.image is None:
+                self.not_deployed[args.name] = f"no image set; set platform:apps[{index}].image to deploy it"
+                continue
+            app = App(self, f"{name}-{args.name}", args, args.image)
+            self.routes += [app.route] if app.route else []
+            self.deployed.append(args.name)
+        self.register_outputs({"deployed": self.deployed, "not_deployed": self.not_deployed})

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 
 import pulumi
-import pulumi_kubernetes as k8s
+from pulumi_kubernetes.core.v1 import (
+    ConfigMap,
+    ConfigMapEnvSourceArgs,
+    EnvFromSourceArgs,
+    ResourceRequirementsArgs,
+    Secret,
+    SecretEnvSourceArgs,
+)
 
-from components import k8s as kb
-from components.postgres import PostgresStatefulSet
-from components.redis import RedisCache
-from components.settings import AuthentikSettings, PostgresSettings, RedisSettings
+from components import kube
+from components.contracts import Peer, Route
+from components.postgres import PostgresArgs, PostgresStatefulSet
+from components.redis import RedisArgs, RedisCache
 
 HTTP_PORT = 9000
 HTTPS_PORT = 9443
 AUTHENTIK_UID = 1000
 MEDIA_DIR = "/data"
 REDIS_DROPPED_IN = (2025, 10)
+# The bootstrap admin that AUTHENTIK_BOOTSTRAP_PASSWORD and _TOKEN belong to.
+ADMIN_USER = "akadmin"
 
 
 def health_path(web_path: str, check: str) -> str:
@@ -32,223 +42,120 @@ def needs_redis(image: str) -> bool:
     return match is not None and (int(match[1]), int(match[2])) < REDIS_DROPPED_IN
 
 
+def media_volume(args: AuthentikArgs) -> kube.DataVolume:
+    """Media shared by server and worker: ReadWriteMany where the target has a class
+    for it, else ReadWriteOnce."""
+    return kube.DataVolume(
+        "media",
+        MEDIA_DIR,
+        args.media_storage,
+        args.shared_storage_class or args.storage_class,
+        claim_name=f"{args.name}-media",
+        access_mode="ReadWriteMany" if args.shared_storage_class else "ReadWriteOnce",
+    )
+
+
+@dataclass(frozen=True)
+class AuthentikArgs:
+    name: str
+    namespace: str
+    image: str
+    path: str
+    base_url: str
+    bootstrap_email: str
+    trusted_proxies: str
+    server_replicas: int
+    worker_replicas: int
+    server_resources: ResourceRequirementsArgs
+    worker_resources: ResourceRequirementsArgs
+    media_storage: str
+    storage_class: str
+    shared_storage_class: str | None
+    database: PostgresArgs
+    cache: RedisArgs | None
+    gateway: Peer
+    rotation: int = 0
+    protect: bool = False
+
+
 class AuthentikStack(pulumi.ComponentResource):
     """Creates Authentik's own PostgresStatefulSet, generated secret key and bootstrap
     admin password and token, a server Deployment (HTTP 9000, HTTPS 9443) and a worker
     Deployment, their Service, a media volume, PodDisruptionBudgets where a workload
     has two or more replicas, and NetworkPolicies (the gateway may reach the server;
-    server and worker may reach their database). A RedisCache is added only for
-    Authentik releases older than 2025.10.
+    server and worker may reach their database). `cache` adds a RedisCache, which
+    only Authentik releases older than 2025.10 need.
 
-    Served under `settings.path` with `AUTHENTIK_WEB__PATH`, so the gateway forwards
-    the path unchanged.
+    Served under `path` with `AUTHENTIK_WEB__PATH`, so the gateway forwards the path
+    unchanged. Without a ReadWriteMany media volume, server and worker run on the node
+    that holds it.
 
-    Outputs: `url`, `service_name`, `port`, `admin_password` (secret), `admin_token`
-    (secret).
+    Outputs: `url`, `service_name`, `port`, `route` (for the gateway), `admin_user`,
+    `admin_password` (secret), `admin_token` (secret).
     """
 
-    def __init__(
-        self,
-        name: str,
-        settings: AuthentikSettings,
-        *,
-        storage_class: str,
-        shared_storage_class: str | None,
-        base_url: str,
-        gateway: kb.Peer,
-        trusted_proxies: str,
-        protect: bool = False,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: AuthentikArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:AuthentikStack", name, None, opts)
-        ns = settings.namespace
-        self.service_name = f"{settings.name}-server"
-        self.port = HTTP_PORT
-        self.url = pulumi.Output.from_input(base_url.rstrip("/") + settings.path)
-        server_labels = kb.labels(f"{settings.name}-server", name, "identity")
-        worker_labels = kb.labels(f"{settings.name}-worker", name, "identity-worker")
-        self.peer = kb.Peer(ns, kb.selector(server_labels))
-        peers = [self.peer, kb.Peer(ns, kb.selector(worker_labels))]
-
-        db_settings = settings.database
-        self.database = PostgresStatefulSet(
-            f"{name}-db",
-            PostgresSettings(
-                name=f"{settings.name}-postgres",
-                namespace=ns,
-                image=db_settings.image,
-                storage=db_settings.storage,
-                database="authentik",
-                user="authentik",
-                resources=db_settings.resources,
-                rotation=settings.rotation,
-            ),
-            storage_class=storage_class,
-            clients=peers,
-            protect=protect,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        secret_key = kb.generated_password(f"{name}-secret-key", self, rotation=settings.rotation, length=60)
-        admin_password = kb.generated_password(f"{name}-admin-password", self, rotation=settings.rotation)
-        admin_token = kb.generated_password(f"{name}-admin-token", self, rotation=settings.rotation, length=48)
-        self.admin_password: pulumi.Output[str] = pulumi.Output.secret(admin_password.result)
-        self.admin_token: pulumi.Output[str] = pulumi.Output.secret(admin_token.result)
-
-        secret_name = f"{settings.name}-secrets"
-        secret_data: dict[str, pulumi.Input[str]] = {
-            "AUTHENTIK_SECRET_KEY": pulumi.Output.secret(secret_key.result),
-            "AUTHENTIK_POSTGRESQL__PASSWORD": self.database.password,
-            "AUTHENTIK_BOOTSTRAP_PASSWORD": self.admin_password,
-            "AUTHENTIK_BOOTSTRAP_TOKEN": self.admin_token,
-        }
+        ns = args.namespace
+        server_labels = kube.labels(f"{args.name}-server", name, "identity")
+        worker_labels = kube.labels(f"{args.name}-worker", name, "identity-worker")
+        clients = [Peer(ns, kube.selector(server_labels)), Peer(ns, kube.selector(worker_labels))]
+        inside = pulumi.ResourceOptions(parent=self)
+        database = PostgresStatefulSet(f"{name}-db", replace(args.database, clients=clients), inside)
+        backings = [database.backing]
         config: dict[str, pulumi.Input[str]] = {
-            "AUTHENTIK_POSTGRESQL__HOST": self.database.host,
-            "AUTHENTIK_POSTGRESQL__NAME": "authentik",
-            "AUTHENTIK_POSTGRESQL__USER": "authentik",
-            "AUTHENTIK_WEB__PATH": settings.path,
-            "AUTHENTIK_BOOTSTRAP_EMAIL": settings.bootstrap_email,
+            "AUTHENTIK_POSTGRESQL__HOST": database.host,
+            "AUTHENTIK_POSTGRESQL__NAME": args.database.database,
+            "AUTHENTIK_POSTGRESQL__USER": args.database.user,
+            "AUTHENTIK_WEB__PATH": args.path,
+            "AUTHENTIK_BOOTSTRAP_EMAIL": args.bootstrap_email,
             "AUTHENTIK_ERROR_REPORTING__ENABLED": "false",
-            "AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS": trusted_proxies,
+            "AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS": args.trusted_proxies,
         }
-        depends: list[pulumi.Resource] = [self.database]
-        egress = [([self.database.peer.rule()], [5432])]
-        if needs_redis(settings.image):
-            redis = RedisCache(
-                f"{name}-redis",
-                RedisSettings(name=f"{settings.name}-redis", namespace=ns, persistence="rdb", storage="1Gi"),
-                storage_class=storage_class,
-                clients=peers,
-                protect=protect,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            config["AUTHENTIK_REDIS__HOST"] = redis.host
-            secret_data["AUTHENTIK_REDIS__PASSWORD"] = redis.password
-            depends.append(redis)
-            egress.append(([redis.peer.rule()], [6379]))
-
-        secret = k8s.core.v1.Secret(
+        secrets = self._credentials(name, args.rotation, database.password)
+        depends: list[pulumi.Resource] = [database]
+        if args.cache is not None:
+            cache = RedisCache(f"{name}-redis", replace(args.cache, clients=clients), inside)
+            config["AUTHENTIK_REDIS__HOST"] = cache.host
+            secrets["AUTHENTIK_REDIS__PASSWORD"] = cache.password
+            depends.append(cache)
+            backings.append(cache.backing)
+        secret = Secret(
             f"{name}-secrets",
-            metadata=kb.metadata(secret_name, ns, server_labels),
+            metadata=kube.metadata(f"{args.name}-secrets", ns, server_labels),
             type="Opaque",
-            string_data=secret_data,
-            opts=kb.child(self),
+            string_data=secrets,
+            opts=kube.child(self),
         )
-        config_map = k8s.core.v1.ConfigMap(
+        config_map = ConfigMap(
             f"{name}-config",
-            metadata=kb.metadata(f"{settings.name}-config", ns, server_labels),
+            metadata=kube.metadata(f"{args.name}-config", ns, server_labels),
             data=config,
-            opts=kb.child(self),
+            opts=kube.child(self),
         )
-        depends += [secret, config_map]
-        env_from = [{"configMapRef": {"name": f"{settings.name}-config"}}, {"secretRef": {"name": secret_name}}]
-
-        # Server and worker share the media volume. Without a ReadWriteMany class they
-        # must run on the node that holds the ReadWriteOnce volume.
-        media_claim = f"{settings.name}-media"
-        media = k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-media",
-            metadata=kb.metadata(media_claim, ns, server_labels),
-            spec={
-                "accessModes": ["ReadWriteMany" if shared_storage_class else "ReadWriteOnce"],
-                "storageClassName": shared_storage_class or storage_class,
-                "resources": {"requests": {"storage": settings.media_storage}},
-            },
-            opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=True),
-        )
-        depends.append(media)
-        volumes = [{"name": "media", "persistentVolumeClaim": {"claimName": media_claim}}]
-        mounts = [{"name": "media", "mountPath": MEDIA_DIR}]
-
-        def affinity(own_labels: dict[str, str]) -> kb.Manifest:
-            rules = kb.spread(own_labels)
-            if shared_storage_class is None:
-                rules["podAffinity"] = {
-                    "requiredDuringSchedulingIgnoredDuringExecution": [
-                        {
-                            "labelSelector": {"matchLabels": {"app.kubernetes.io/instance": name}},
-                            "topologyKey": "kubernetes.io/hostname",
-                        }
-                    ]
-                }
-            return rules
-
-        live = health_path(settings.path, "live")
-        server = kb.Container(
-            name="server",
-            image=settings.image,
-            resources=settings.server_resources,
-            args=["server"],
-            ports={"http": HTTP_PORT, "https": HTTPS_PORT},
-            env_from=env_from,
-            liveness=kb.http_probe(live, initial_delay=5, period=10, failures=3),
-            readiness=kb.http_probe(health_path(settings.path, "ready"), initial_delay=5, period=10, failures=3),
-            startup=kb.http_probe(live, initial_delay=5, period=10, failures=60),
-            mounts=mounts,
-        )
-        healthcheck = ["ak", "healthcheck"]
-        worker = kb.Container(
-            name="worker",
-            image=settings.image,
-            resources=settings.worker_resources,
-            args=["worker"],
-            env_from=env_from,
-            liveness=kb.exec_probe(healthcheck, initial_delay=5, period=10, failures=3),
-            readiness=kb.exec_probe(healthcheck, initial_delay=5, period=10, failures=3),
-            startup=kb.exec_probe(healthcheck, initial_delay=5, period=10, failures=60),
-            mounts=mounts,
-        )
-        workloads = [
-            ("server", server, server_labels, settings.server_replicas),
-            ("worker", worker, worker_labels, settings.worker_replicas),
-        ]
-        for role, container, role_labels, replicas in workloads:
-            template = kb.pod_template(
-                role_labels, [container], run_as_user=AUTHENTIK_UID, volumes=volumes, affinity=affinity(role_labels)
-            )
-            kb.deployment(
+        media = media_volume(args)
+        claim = media.claim(f"{name}-media", ns, server_labels, self, protect=args.protect)
+        pods = self._pods(name, args, media, server_labels, worker_labels)
+        for role, (pod, replicas) in pods.items():
+            pod.deployment(
                 f"{name}-{role}",
-                f"{settings.name}-{role}",
-                ns,
-                role_labels,
-                template,
                 replicas=replicas,
-                opts=kb.child(self, depends_on=depends),
+                opts=kube.child(self, depends_on=[*depends, secret, config_map, claim]),
             )
-            if replicas >= 2:
-                kb.disruption_budget(f"{name}-{role}-pdb", ns, f"{settings.name}-{role}", role_labels, kb.child(self))
-
-        k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=kb.service_metadata(self.service_name, ns, server_labels),
-            spec={
-                "type": "ClusterIP",
-                "selector": kb.selector(server_labels),
-                "ports": [
-                    {"name": "http", "port": HTTP_PORT, "targetPort": "http", "protocol": "TCP"},
-                    {"name": "https", "port": HTTPS_PORT, "targetPort": "https", "protocol": "TCP"},
-                ],
-            },
-            opts=kb.child(self),
-        )
-        kb.network_policy(
-            f"{name}-server-netpol",
-            ns,
-            f"{settings.name}-server",
-            server_labels,
-            pods=kb.selector(server_labels),
-            ingress=[([gateway.rule()], [HTTP_PORT, HTTPS_PORT])],
-            egress=egress,
-            opts=kb.child(self),
-        )
-        kb.network_policy(
-            f"{name}-worker-netpol",
-            ns,
-            f"{settings.name}-worker",
-            worker_labels,
-            pods=kb.selector(worker_labels),
-            egress=egress,
-            opts=kb.child(self),
-        )
+            pod.disruption_budget(f"{name}-{role}-pdb", replicas=replicas, opts=kube.child(self))
+            traffic = pod.traffic()
+            if role == "server":
+                traffic.allow_from([args.gateway], HTTP_PORT, HTTPS_PORT)
+            for backing in backings:
+                traffic.allow_to(backing.peer, backing.port)
+            traffic.policy(f"{name}-{role}-netpol", kube.child(self))
+        server = pods["server"][0]
+        server.service(f"{name}-service", kube.child(self))
+        self.service_name = server.name
+        self.port = HTTP_PORT
+        self.route = Route(args.path, ns, server.name, HTTP_PORT, server.peer)
+        self.url = pulumi.Output.from_input(args.base_url.rstrip("/") + args.path)
+        self.admin_user = ADMIN_USER
         self.register_outputs(
             {
                 "url": self.url,
@@ -257,3 +164,74 @@ class AuthentikStack(pulumi.ComponentResource):
                 "admin_token": self.admin_token,
             }
         )
+
+    def _credentials(
+        self, name: str, rotation: int, database_password: pulumi.Output[str]
+    ) -> dict[str, pulumi.Input[str]]:
+        """The generated secret key and bootstrap admin credentials, as Secret data."""
+        secret_key = kube.generated_password(f"{name}-secret-key", self, rotation=rotation, length=60)
+        admin_password = kube.generated_password(f"{name}-admin-password", self, rotation=rotation)
+        admin_token = kube.generated_password(f"{name}-admin-token", self, rotation=rotation, length=48)
+        self.admin_password: pulumi.Output[str] = pulumi.Output.secret(admin_password.result)
+        self.admin_token: pulumi.Output[str] = pulumi.Output.secret(admin_token.result)
+        return {
+            "AUTHENTIK_SECRET_KEY": pulumi.Output.secret(secret_key.result),
+            "AUTHENTIK_POSTGRESQL__PASSWORD": database_password,
+            "AUTHENTIK_BOOTSTRAP_PASSWORD": self.admin_password,
+            "AUTHENTIK_BOOTSTRAP_TOKEN": self.admin_token,
+        }
+
+    @staticmethod
+    def _pods(
+        name: str,
+        args: AuthentikArgs,
+        media: kube.DataVolume,
+        server_labels: dict[str, str],
+        worker_labels: dict[str, str],
+    ) -> dict[str, tuple[kube.Pod, int]]:
+        """Server and worker, by role, with their replica counts. Both read the same
+        config and Secret and share the media volume."""
+        env_from = [
+            EnvFromSourceArgs(config_map_ref=ConfigMapEnvSourceArgs(name=f"{args.name}-config")),
+            EnvFromSourceArgs(secret_ref=SecretEnvSourceArgs(name=f"{args.name}-secrets")),
+        ]
+        live, ready = health_path(args.path, "live"), health_path(args.path, "ready")
+        healthcheck = ["ak", "healthcheck"]
+        checks, startup = (
+            kube.Timing(initial_delay=5, period=10, failures=3),
+            kube.Timing(initial_delay=5, period=10, failures=60),
+        )
+        server = kube.Container(
+            name="server",
+            image=args.image,
+            resources=args.server_resources,
+            args=["server"],
+            ports={"http": HTTP_PORT, "https": HTTPS_PORT},
+            env_from=env_from,
+            liveness=kube.http_probe(live, checks),
+            readiness=kube.http_probe(ready, checks),
+            startup=kube.http_probe(live, startup),
+            volumes=[media.volume],
+        )
+        worker = kube.Container(
+            name="worker",
+            image=args.image,
+            resources=args.worker_resources,
+            args=["worker"],
+            env_from=env_from,
+            liveness=kube.exec_probe(healthcheck, checks),
+            readiness=kube.exec_probe(healthcheck, checks),
+            startup=kube.exec_probe(healthcheck, startup),
+            volumes=[media.volume],
+        )
+        # Without a ReadWriteMany class, every pod of the stack runs where the media volume is.
+        beside = None if args.shared_storage_class else {"app.kubernetes.io/instance": name}
+        pods = {}
+        for role, container, own, replicas in (
+            ("server", server, server_labels, args.server_replicas),
+            ("worker", worker, worker_labels, args.worker_replicas),
+        ):
+            affinity = kube.spread(own, beside=beside)
+            pod = kube.Pod(f"{args.name}-{role}", args.namespace, own, [container], AUTHENTIK_UID, affinity=affinity)
+            pods[role] = (pod, replicas)
+        return pods

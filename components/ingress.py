@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import groupby
 
 import pulumi
-import pulumi_kubernetes as k8s
+from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs, ServiceAccount
+from pulumi_kubernetes.networking.v1 import (
+    HTTPIngressPathArgs,
+    HTTPIngressRuleValueArgs,
+    Ingress,
+    IngressBackendArgs,
+    IngressClass,
+    IngressClassSpecArgs,
+    IngressRuleArgs,
+    IngressServiceBackendArgs,
+    IngressSpecArgs,
+    IngressTLSArgs,
+    ServiceBackendPortArgs,
+)
+from pulumi_kubernetes.rbac.v1 import ClusterRole, ClusterRoleBinding, PolicyRuleArgs, RoleRefArgs, SubjectArgs
 
-from components import k8s as kb
-from components.app_tier import Route
-from components.settings import GatewaySettings
-from components.targets import TargetProfile
+from components import kube
+from components.contracts import Peer, Route
 
 HTTP_PORT = 8000
 HTTPS_PORT = 8443
@@ -21,23 +34,39 @@ API_SERVER_PORTS = (443, 6443)
 TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
-def gateway_labels(settings: GatewaySettings) -> dict[str, str]:
-    return kb.labels(settings.name, settings.name, "gateway")
+@dataclass(frozen=True)
+class Tls:
+    """The Secret that holds the host's certificate, and the Ingress annotations
+    that ask for it (cert-manager's issuer), if any."""
+
+    secret_name: str
+    annotations: Mapping[str, str]
 
 
-def gateway_peer(settings: GatewaySettings) -> kb.Peer:
-    """Who the routed services must admit. An existing controller (install: false)
-    lives elsewhere, so then any pod in the gateway namespace counts."""
-    if not settings.install:
-        return kb.Peer(settings.namespace)
-    return kb.Peer(settings.namespace, kb.selector(gateway_labels(settings)))
+@dataclass(frozen=True)
+class GatewayArgs:
+    name: str
+    namespace: str
+    install: bool
+    class_name: str
+    image: str
+    replicas: int
+    host: str
+    url: str
+    resources: ResourceRequirementsArgs
+    service_type: str
+    node_ports: Mapping[str, int] | None = None
+    tls: Tls | None = None
 
+    @property
+    def labels(self) -> dict[str, str]:
+        return kube.labels(self.name, self.name, "gateway")
 
-def base_url(settings: GatewaySettings, profile: TargetProfile) -> str:
-    scheme = "https" if settings.tls else "http"
-    port = profile.published_https_port if settings.tls else profile.published_http_port
-    default = 443 if settings.tls else 80
-    return f"{scheme}://{settings.host}" + ("" if port == default else f":{port}") + "/"
+    @property
+    def peer(self) -> Peer:
+        """Who the routed services must admit. An existing controller (install: false)
+        lives elsewhere, so then any pod in the gateway namespace counts."""
+        return Peer(self.namespace, kube.selector(self.labels) if self.install else {})
 
 
 class IngressGateway(pulumi.ComponentResource):
@@ -51,180 +80,133 @@ class IngressGateway(pulumi.ComponentResource):
     """
 
     def __init__(
-        self,
-        name: str,
-        settings: GatewaySettings,
-        *,
-        profile: TargetProfile,
-        routes: Sequence[Route],
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: GatewayArgs, routes: Sequence[Route], opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("platform:index:IngressGateway", name, None, opts)
-        self.url = pulumi.Output.from_input(base_url(settings, profile))
-        self.class_name = settings.class_name
-        self.service_name = settings.name
-        depends: list[pulumi.Resource] = []
-        if settings.install:
-            depends = self._controller(name, settings, profile, routes)
-        tls = self._tls(settings)
+        self.url = pulumi.Output.from_input(args.url)
+        self.class_name = args.class_name
+        self.service_name = args.name
+        depends = self._controller(name, args, routes) if args.install else []
+        tls = [IngressTLSArgs(hosts=[args.host], secret_name=args.tls.secret_name)] if args.tls else None
         ordered = sorted(routes, key=lambda route: route.namespace)
         for namespace, group in groupby(ordered, key=lambda route: route.namespace):
             paths = [
-                {
-                    "path": route.path,
-                    "pathType": "Prefix",
-                    "backend": {"service": {"name": route.service, "port": {"number": route.port}}},
-                }
+                HTTPIngressPathArgs(
+                    path=route.path,
+                    path_type="Prefix",
+                    backend=IngressBackendArgs(
+                        service=IngressServiceBackendArgs(
+                            name=route.service, port=ServiceBackendPortArgs(number=route.port)
+                        )
+                    ),
+                )
                 for route in sorted(group, key=lambda route: route.path, reverse=True)
             ]
-            spec: kb.Manifest = {
-                "ingressClassName": settings.class_name,
-                "rules": [{"host": settings.host, "http": {"paths": paths}}],
-            }
-            annotations = {}
-            if tls is not None:
-                spec["tls"] = [{"hosts": [settings.host], "secretName": tls[0]}]
-                annotations = tls[1]
-            k8s.networking.v1.Ingress(
+            Ingress(
                 f"{name}-{namespace}",
-                metadata=kb.metadata(settings.name, namespace, gateway_labels(settings), annotations=annotations),
-                spec=spec,
-                opts=kb.child(self, depends_on=depends),
+                metadata=kube.metadata(args.name, namespace, args.labels, args.tls.annotations if args.tls else {}),
+                spec=IngressSpecArgs(
+                    ingress_class_name=args.class_name,
+                    rules=[IngressRuleArgs(host=args.host, http=HTTPIngressRuleValueArgs(paths=paths))],
+                    tls=tls,
+                ),
+                opts=kube.child(self, depends_on=depends),
             )
         self.register_outputs({"url": self.url, "class_name": self.class_name})
 
-    @staticmethod
-    def _tls(settings: GatewaySettings) -> tuple[str, dict[str, str]] | None:
-        if settings.tls is None:
-            return None
-        if settings.tls.cluster_issuer is not None:
-            return f"{settings.name}-tls", {"cert-manager.io/cluster-issuer": settings.tls.cluster_issuer}
-        return settings.tls.secret_name or "", {}
+    def _controller(self, name: str, args: GatewayArgs, routes: Sequence[Route]) -> list[pulumi.Resource]:
+        opts = kube.child(self)
+        access = self._access(name, args)
+        pod = kube.Pod(
+            args.name,
+            args.namespace,
+            args.labels,
+            [self._container(args)],
+            GATEWAY_UID,
+            affinity=kube.spread(args.labels),
+            service_account=args.name,
+        )
+        deployment = pod.deployment(
+            f"{name}-deployment", replicas=args.replicas, opts=kube.child(self, depends_on=access)
+        )
+        service = pod.service(
+            f"{name}-service",
+            opts,
+            listen={"web": 80, "websecure": 443},
+            node_ports=args.node_ports,
+            service_type=args.service_type,
+            external_traffic_policy="Local",
+        )
+        pod.disruption_budget(f"{name}-pdb", replicas=args.replicas, opts=opts)
+        traffic = pod.traffic().allow_from_anywhere(HTTP_PORT, HTTPS_PORT)
+        for route in routes:
+            traffic.allow_to(route.peer, route.port)
+        # The controller watches Ingresses and Services through the API server.
+        traffic.allow_to_anywhere(*API_SERVER_PORTS).policy(f"{name}-netpol", opts)
+        return [deployment, service]
 
-    def _controller(
-        self, name: str, settings: GatewaySettings, profile: TargetProfile, routes: Sequence[Route]
-    ) -> list[pulumi.Resource]:
-        ns = settings.namespace
-        own = gateway_labels(settings)
-        opts = kb.child(self)
-        account = k8s.core.v1.ServiceAccount(
+    def _access(self, name: str, args: GatewayArgs) -> list[pulumi.Resource]:
+        """The controller's identity: a ServiceAccount that may read what routing
+        needs and write Ingress status, and the IngressClass it serves."""
+        opts = kube.child(self)
+        cluster_name = f"{args.namespace}-{args.name}"
+        account = ServiceAccount(
             f"{name}-account",
-            metadata=kb.metadata(settings.name, ns, own),
+            metadata=kube.metadata(args.name, args.namespace, args.labels),
             automount_service_account_token=False,
             opts=opts,
         )
         read = ["get", "list", "watch"]
-        role = k8s.rbac.v1.ClusterRole(
+        role = ClusterRole(
             f"{name}-role",
-            metadata={"name": f"{ns}-{settings.name}", "labels": own},
+            metadata=kube.metadata(cluster_name, None, args.labels),
             rules=[
-                {"apiGroups": [""], "resources": ["services", "endpoints", "secrets", "nodes"], "verbs": read},
-                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
-                {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses", "ingressclasses"], "verbs": read},
-                {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses/status"], "verbs": ["update"]},
+                PolicyRuleArgs(api_groups=[""], resources=["services", "endpoints", "secrets", "nodes"], verbs=read),
+                PolicyRuleArgs(api_groups=["discovery.k8s.io"], resources=["endpointslices"], verbs=read),
+                PolicyRuleArgs(api_groups=["networking.k8s.io"], resources=["ingresses", "ingressclasses"], verbs=read),
+                PolicyRuleArgs(api_groups=["networking.k8s.io"], resources=["ingresses/status"], verbs=["update"]),
             ],
             opts=opts,
         )
-        binding = k8s.rbac.v1.ClusterRoleBinding(
+        binding = ClusterRoleBinding(
             f"{name}-binding",
-            metadata={"name": f"{ns}-{settings.name}", "labels": own},
-            role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"{ns}-{settings.name}"},
-            subjects=[{"kind": "ServiceAccount", "name": settings.name, "namespace": ns}],
-            opts=kb.child(self, depends_on=[role, account]),
+            metadata=kube.metadata(cluster_name, None, args.labels),
+            role_ref=RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_name),
+            subjects=[SubjectArgs(kind="ServiceAccount", name=args.name, namespace=args.namespace)],
+            opts=kube.child(self, depends_on=[role, account]),
         )
-        ingress_class = k8s.networking.v1.IngressClass(
+        ingress_class = IngressClass(
             f"{name}-class",
-            metadata={"name": settings.class_name, "labels": own},
-            spec={"controller": "traefik.io/ingress-controller"},
+            metadata=kube.metadata(args.class_name, None, args.labels),
+            spec=IngressClassSpecArgs(controller="traefik.io/ingress-controller"),
             opts=opts,
         )
-        args = [
+        return [binding, ingress_class]
+
+    @staticmethod
+    def _container(args: GatewayArgs) -> kube.Container:
+        flags = [
             f"--entryPoints.web.address=:{HTTP_PORT}",
             f"--entryPoints.websecure.address=:{HTTPS_PORT}",
             f"--entryPoints.traefik.address=:{PING_PORT}",
             "--ping=true",
             "--providers.kubernetesingress=true",
-            f"--providers.kubernetesingress.ingressclass={settings.class_name}",
-            f"--providers.kubernetesingress.ingressendpoint.publishedservice={ns}/{settings.name}",
+            f"--providers.kubernetesingress.ingressclass={args.class_name}",
+            f"--providers.kubernetesingress.ingressendpoint.publishedservice={args.namespace}/{args.name}",
             "--log.level=INFO",
             "--accesslog=true",
             "--global.checknewversion=false",
             "--global.sendanonymoususage=false",
         ]
-        if settings.tls is not None:
-            args.append("--entryPoints.websecure.http.tls=true")
-        container = kb.Container(
+        if args.tls is not None:
+            flags.append("--entryPoints.websecure.http.tls=true")
+        return kube.Container(
             name="traefik",
-            image=settings.image,
-            resources=settings.resources,
-            args=args,
+            image=args.image,
+            resources=args.resources,
+            args=flags,
             ports={"web": HTTP_PORT, "websecure": HTTPS_PORT, "ping": PING_PORT},
-            liveness=kb.http_probe("/ping", "ping", initial_delay=2, period=10, timeout=2, failures=3),
-            readiness=kb.http_probe("/ping", "ping", initial_delay=2, period=5, timeout=2, failures=1),
-            mounts=[{"name": "api-token", "mountPath": TOKEN_DIR, "readOnly": True}],
+            liveness=kube.http_probe("/ping", kube.Timing(initial_delay=2, period=10, timeout=2, failures=3), "ping"),
+            readiness=kube.http_probe("/ping", kube.Timing(initial_delay=2, period=5, timeout=2, failures=1), "ping"),
+            volumes=[kube.Volume.api_token("api-token", TOKEN_DIR)],
         )
-        # The token is projected explicitly: only this pod talks to the API server.
-        token_volume = {
-            "name": "api-token",
-            "projected": {
-                "sources": [
-                    {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
-                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-                    {
-                        "downwardAPI": {
-                            "items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]
-                        }
-                    },
-                ]
-            },
-        }
-        template = kb.pod_template(
-            own,
-            [container],
-            run_as_user=GATEWAY_UID,
-            volumes=[token_volume],
-            affinity=kb.spread(own),
-            service_account=settings.name,
-        )
-        deployment = kb.deployment(
-            f"{name}-deployment",
-            settings.name,
-            ns,
-            own,
-            template,
-            replicas=settings.replicas,
-            opts=kb.child(self, depends_on=[binding, ingress_class]),
-        )
-        service_ports = [
-            {"name": "web", "port": 80, "targetPort": "web", "protocol": "TCP"},
-            {"name": "websecure", "port": 443, "targetPort": "websecure", "protocol": "TCP"},
-        ]
-        if profile.gateway_node_ports is not None:
-            for port, node_port in zip(service_ports, profile.gateway_node_ports, strict=True):
-                port["nodePort"] = node_port
-        service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=kb.service_metadata(settings.name, ns, own, profile.gateway_service_type),
-            spec={
-                "type": profile.gateway_service_type,
-                "externalTrafficPolicy": "Local",
-                "selector": kb.selector(own),
-                "ports": service_ports,
-            },
-            opts=opts,
-        )
-        if settings.replicas >= 2:
-            kb.disruption_budget(f"{name}-pdb", ns, settings.name, own, opts)
-        upstreams = [([route.peer.rule()], [route.port]) for route in routes]
-        kb.network_policy(
-            f"{name}-netpol",
-            ns,
-            settings.name,
-            own,
-            pods=kb.selector(own),
-            ingress=[([], [HTTP_PORT, HTTPS_PORT])],
-            # The controller watches Ingresses and Services through the API server.
-            egress=[*upstreams, ([], list(API_SERVER_PORTS))],
-            opts=opts,
-        )
-        return [deployment, service]

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pulumi
-import pulumi_kubernetes as k8s
+from pulumi_kubernetes.core.v1 import Namespace, ResourceQuota, ResourceQuotaSpecArgs
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
+from pulumi_kubernetes.networking.v1 import NetworkPolicy, NetworkPolicyEgressRuleArgs, NetworkPolicySpecArgs
 
-from components.k8s import MANAGED_BY, PART_OF, child, port_rules
+from components.contracts import Peer
+from components.kube import child, ports
+from components.kube.meta import MANAGED_BY, PART_OF
 from components.settings import NamespaceSettings
 
-DNS_PEER = {
-    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-}
+DNS = Peer("kube-system", {"k8s-app": "kube-dns"})
 
 
 class NamespaceLayout(pulumi.ComponentResource):
@@ -37,13 +38,13 @@ class NamespaceLayout(pulumi.ComponentResource):
     ) -> None:
         super().__init__("platform:index:NamespaceLayout", name, None, opts)
         self._name = name
-        self.namespaces: dict[str, k8s.core.v1.Namespace] = {}
+        self.namespaces: dict[str, Namespace] = {}
         for ns in namespaces:
             self.namespaces[ns.name] = self._namespace(ns, environment, retain=ns.name in keep)
         self.names = pulumi.Output.from_input([ns.metadata["name"] for ns in self.namespaces.values()])
         self.register_outputs({"names": self.names})
 
-    def _namespace(self, ns: NamespaceSettings, environment: str, *, retain: bool) -> k8s.core.v1.Namespace:
+    def _namespace(self, ns: NamespaceSettings, environment: str, *, retain: bool) -> Namespace:
         level = ns.pod_security
         ns_labels = {
             "environment": environment,
@@ -60,38 +61,35 @@ class NamespaceLayout(pulumi.ComponentResource):
         if ns.guide:
             annotations["deployment-guide"] = ns.guide
         prefix = f"{self._name}-{ns.name}"
-        namespace = k8s.core.v1.Namespace(
+        namespace = Namespace(
             prefix,
-            metadata={"name": ns.name, "labels": ns_labels, "annotations": annotations},
+            metadata=ObjectMetaArgs(name=ns.name, labels=ns_labels, annotations=annotations),
             # Deleting a namespace deletes its volume claims: one that holds data
             # outlives `pulumi destroy`, like the claims themselves.
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=retain),
         )
         opts = child(self, depends_on=[namespace])
         common = {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": MANAGED_BY}
-        k8s.networking.v1.NetworkPolicy(
+        NetworkPolicy(
             f"{prefix}-default-deny",
-            metadata={"name": "default-deny", "namespace": ns.name, "labels": common},
-            spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            metadata=ObjectMetaArgs(name="default-deny", namespace=ns.name, labels=common),
+            spec=NetworkPolicySpecArgs(pod_selector=LabelSelectorArgs(), policy_types=["Ingress", "Egress"]),
             opts=opts,
         )
-        k8s.networking.v1.NetworkPolicy(
+        dns = NetworkPolicyEgressRuleArgs(to=[DNS.rule()], ports=[*ports([53], "UDP"), *ports([53], "TCP")])
+        NetworkPolicy(
             f"{prefix}-allow-dns",
-            metadata={"name": "allow-dns", "namespace": ns.name, "labels": common},
-            spec={
-                "podSelector": {},
-                "policyTypes": ["Egress"],
-                "egress": [{"to": [DNS_PEER], "ports": [*port_rules([53], "UDP"), *port_rules([53], "TCP")]}],
-            },
+            metadata=ObjectMetaArgs(name="allow-dns", namespace=ns.name, labels=common),
+            spec=NetworkPolicySpecArgs(pod_selector=LabelSelectorArgs(), policy_types=["Egress"], egress=[dns]),
             opts=opts,
         )
         if ns.quota is not None:
             q = ns.quota
-            k8s.core.v1.ResourceQuota(
+            ResourceQuota(
                 f"{prefix}-quota",
-                metadata={"name": f"{ns.name}-quota", "namespace": ns.name, "labels": common},
-                spec={
-                    "hard": {
+                metadata=ObjectMetaArgs(name=f"{ns.name}-quota", namespace=ns.name, labels=common),
+                spec=ResourceQuotaSpecArgs(
+                    hard={
                         "requests.cpu": q.requests_cpu,
                         "requests.memory": q.requests_memory,
                         "limits.cpu": q.limits_cpu,
@@ -99,7 +97,7 @@ class NamespaceLayout(pulumi.ComponentResource):
                         "persistentvolumeclaims": str(q.persistent_volume_claims),
                         "services.nodeports": str(q.node_ports),
                     }
-                },
+                ),
                 opts=opts,
             )
         return namespace

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pulumi
 
-from components import k8s as kb
-from components.app_tier import AppTier, Backing, Route, app_peer
+from components import from_settings as to
+from components.app_tier import AppTier
 from components.authentik import AuthentikStack
-from components.ingress import IngressGateway, base_url, gateway_peer
+from components.contracts import Backing, Route
+from components.ingress import IngressGateway
 from components.namespaces import NamespaceLayout
 from components.postgres import PostgresStatefulSet
 from components.redis import RedisCache
@@ -16,7 +17,8 @@ from components.settings import Settings
 
 class Platform(pulumi.ComponentResource):
     """The whole staging platform for one stack: namespaces, then PostgreSQL, Redis and
-    Authentik where configured, the application tier, and the gateway in front.
+    Authentik where configured, the application tier, and the gateway in front. Each
+    service publishes its own backing and route; the Platform passes them on.
 
     Outputs (see `outputs()`): URLs, connection hosts, generated credentials as
     secrets, and the apps that were not deployed.
@@ -24,8 +26,6 @@ class Platform(pulumi.ComponentResource):
 
     def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Platform", name, None, opts)
-        profile = settings.profile
-        protect = settings.data_protected
         data_namespaces = {
             section.namespace for section in (settings.postgres, settings.redis, settings.authentik) if section
         }
@@ -37,77 +37,29 @@ class Platform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         after_namespaces = pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces])
-        deployed_apps = [app for app in settings.apps if app.image is not None]
-
-        def clients_of(dependency: str) -> list[kb.Peer]:
-            return [app_peer(app) for app in deployed_apps if dependency in app.uses]
-
+        gateway = to.gateway_args(settings)
+        apps = to.app_args(settings, gateway.peer)
         backings: dict[str, Backing] = {}
         self.postgres: PostgresStatefulSet | None = None
         if settings.postgres is not None:
-            self.postgres = PostgresStatefulSet(
-                "postgres",
-                settings.postgres,
-                storage_class=profile.storage_class,
-                clients=clients_of("postgres"),
-                protect=protect,
-                opts=after_namespaces,
-            )
-            backings["postgres"] = Backing("DATABASE_URL", self.postgres.uri, self.postgres.peer, 5432)
+            clients = to.clients_of(apps, settings, "postgres")
+            postgres = to.postgres_args(settings.postgres, settings, clients)
+            self.postgres = PostgresStatefulSet("postgres", postgres, after_namespaces)
+            backings["postgres"] = self.postgres.backing
         self.redis: RedisCache | None = None
         if settings.redis is not None:
-            self.redis = RedisCache(
-                "redis",
-                settings.redis,
-                storage_class=profile.storage_class,
-                clients=clients_of("redis"),
-                protect=protect,
-                opts=after_namespaces,
-            )
-            backings["redis"] = Backing("REDIS_URL", self.redis.url, self.redis.peer, 6379)
-
-        gateway = gateway_peer(settings.gateway)
-        self.url = base_url(settings.gateway, profile)
+            redis = to.redis_args(settings.redis, settings, to.clients_of(apps, settings, "redis"))
+            self.redis = RedisCache("redis", redis, after_namespaces)
+            backings["redis"] = self.redis.backing
         routes: list[Route] = []
         self.authentik: AuthentikStack | None = None
         if settings.authentik is not None:
-            auth = settings.authentik
-            self.authentik = AuthentikStack(
-                "authentik",
-                auth,
-                storage_class=profile.storage_class,
-                shared_storage_class=profile.shared_storage_class,
-                base_url=self.url,
-                gateway=gateway,
-                trusted_proxies=auth.trusted_proxies or profile.pod_cidr,
-                protect=protect,
-                opts=after_namespaces,
-            )
-            routes.append(
-                Route(
-                    auth.path.rstrip("/"),
-                    auth.namespace,
-                    self.authentik.service_name,
-                    self.authentik.port,
-                    self.authentik.peer,
-                )
-            )
-        self.apps = AppTier(
-            "apps",
-            settings.apps,
-            secrets=settings.secrets,
-            backings=backings,
-            gateway=gateway,
-            opts=after_namespaces,
-        )
+            authentik = to.authentik_args(settings.authentik, settings, gateway.peer, gateway.url)
+            self.authentik = AuthentikStack("authentik", authentik, after_namespaces)
+            routes.append(self.authentik.route)
+        self.apps = AppTier("apps", to.wire_apps(apps, settings, backings), after_namespaces)
         routes += self.apps.routes
-        self.gateway = IngressGateway(
-            "gateway",
-            settings.gateway,
-            profile=profile,
-            routes=routes,
-            opts=after_namespaces,
-        )
+        self.gateway = IngressGateway("gateway", gateway, routes, after_namespaces)
         self.register_outputs(self.outputs())
 
     def outputs(self) -> dict[str, pulumi.Input[object]]:
@@ -137,7 +89,7 @@ class Platform(pulumi.ComponentResource):
         if self.authentik is not None:
             out |= {
                 "authentikUrl": self.authentik.url,
-                "authentikAdminUser": "akadmin",
+                "authentikAdminUser": self.authentik.admin_user,
                 "authentikAdminPassword": self.authentik.admin_password,
                 "authentikAdminToken": self.authentik.admin_token,
             }

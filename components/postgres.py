@@ -3,27 +3,54 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
+from pulumi_kubernetes.core.v1 import ConfigMap, ResourceRequirementsArgs, Secret
 
-from components import k8s as kb
-from components.settings import PostgresSettings
+from components import kube
+from components.contracts import Backing, Peer
 
 PORT = 5432
 DATA_DIR = "/var/lib/postgresql/data"
 POSTGRES_UID = 999
 
 
-def init_scripts(settings: PostgresSettings) -> dict[str, str]:
+@dataclass(frozen=True)
+class BackupArgs:
+    schedule: str
+    storage: str
+    image: str
+
+
+@dataclass(frozen=True)
+class PostgresArgs:
+    name: str
+    namespace: str
+    image: str
+    resources: ResourceRequirementsArgs
+    storage: str
+    storage_class: str
+    database: str
+    user: str
+    extensions: Sequence[str] = ()
+    init_sql: str = ""
+    backup: BackupArgs | None = None
+    rotation: int = 0
+    protect: bool = False
+    clients: Sequence[Peer] = ()
+    component: str = "database"
+
+
+def init_scripts(args: PostgresArgs) -> dict[str, str]:
     """SQL run once by the image's entrypoint when the data directory is empty."""
     scripts: dict[str, str] = {}
-    if settings.extensions:
+    if args.extensions:
         scripts["00-extensions.sql"] = "".join(
-            f'CREATE EXTENSION IF NOT EXISTS "{extension}";\n' for extension in settings.extensions
+            f'CREATE EXTENSION IF NOT EXISTS "{extension}";\n' for extension in args.extensions
         )
-    if settings.init_sql:
-        scripts["10-init.sql"] = settings.init_sql
+    if args.init_sql:
+        scripts["10-init.sql"] = args.init_sql
     return scripts
 
 
@@ -34,134 +61,80 @@ class PostgresStatefulSet(pulumi.ComponentResource):
     that admits only `clients`, and optionally a nightly `pg_dump` CronJob.
 
     Outputs: `host`, `port`, `database`, `user`, `password` (secret), `uri` (secret),
-    `secret_name` (the Secret with keys username, password, database, host, port, uri).
+    `secret_name` (the Secret with keys username, password, database, host, port, uri);
+    `backing`, what an app that uses the database is given.
     """
 
-    def __init__(
-        self,
-        name: str,
-        settings: PostgresSettings,
-        *,
-        storage_class: str,
-        clients: Sequence[kb.Peer] = (),
-        protect: bool = False,
-        component: str = "database",
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:PostgresStatefulSet", name, None, opts)
-        ns = settings.namespace
-        self.name = settings.name
-        self.labels = kb.labels(settings.name, name, component)
-        self.peer = kb.Peer(ns, kb.selector(self.labels))
-        self.secret_name = f"{settings.name}-credentials"
-        headless_name = f"{settings.name}-headless"
-
-        self.host = pulumi.Output.from_input(kb.service_host(settings.name, ns))
+        ns = args.namespace
+        own = kube.labels(args.name, name, args.component)
+        self.secret_name = f"{args.name}-credentials"
+        self.host = pulumi.Output.from_input(kube.service_host(args.name, ns))
         self.port = pulumi.Output.from_input(PORT)
-        self.database = pulumi.Output.from_input(settings.database)
-        self.user = pulumi.Output.from_input(settings.user)
-        password = kb.generated_password(f"{name}-password", self, rotation=settings.rotation)
+        self.database = pulumi.Output.from_input(args.database)
+        self.user = pulumi.Output.from_input(args.user)
+        password = kube.generated_password(f"{name}-password", self, rotation=args.rotation)
         self.password: pulumi.Output[str] = pulumi.Output.secret(password.result)
         self.uri: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.format(
-                "postgresql://{0}:{1}@{2}:{3}/{4}", settings.user, password.result, self.host, PORT, settings.database
+                "postgresql://{0}:{1}@{2}:{3}/{4}", args.user, password.result, self.host, PORT, args.database
             )
         )
-
-        secret = k8s.core.v1.Secret(
+        credentials: dict[str, pulumi.Input[str]] = {
+            "username": args.user,
+            "password": self.password,
+            "database": args.database,
+        }
+        secret = Secret(
             f"{name}-credentials",
-            metadata=kb.metadata(self.secret_name, ns, self.labels),
+            metadata=kube.metadata(self.secret_name, ns, own),
             type="Opaque",
-            string_data={
-                "username": settings.user,
-                "password": self.password,
-                "database": settings.database,
-                "host": self.host,
-                "port": str(PORT),
-                "uri": self.uri,
-            },
-            opts=kb.child(self),
+            string_data={**credentials, "host": self.host, "port": str(PORT), "uri": self.uri},
+            opts=kube.child(self),
         )
-        scripts = init_scripts(settings)
-        init = k8s.core.v1.ConfigMap(
+        init = ConfigMap(
             f"{name}-init",
-            metadata=kb.metadata(f"{settings.name}-init", ns, self.labels),
-            data=scripts,
-            opts=kb.child(self),
+            metadata=kube.metadata(f"{args.name}-init", ns, own),
+            data=init_scripts(args),
+            opts=kube.child(self),
         )
-        ports = [{"name": "postgres", "port": PORT, "targetPort": "postgres", "protocol": "TCP"}]
-        k8s.core.v1.Service(
-            f"{name}-headless",
-            metadata=kb.service_metadata(headless_name, ns, self.labels),
-            spec={
-                "clusterIP": "None",
-                "publishNotReadyAddresses": True,
-                "selector": kb.selector(self.labels),
-                "ports": ports,
-            },
-            opts=kb.child(self),
-        )
-        k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=kb.service_metadata(settings.name, ns, self.labels),
-            spec={"type": "ClusterIP", "selector": kb.selector(self.labels), "ports": ports},
-            opts=kb.child(self),
-        )
-        ready = ["pg_isready", "-h", "127.0.0.1", "-U", settings.user, "-d", settings.database]
-        container = kb.Container(
+        data = kube.DataVolume("data", DATA_DIR, args.storage, args.storage_class)
+        ready = ["pg_isready", "-h", "127.0.0.1", "-U", args.user, "-d", args.database]
+        container = kube.Container(
             name="postgres",
-            image=settings.image,
-            resources=settings.resources,
+            image=args.image,
+            resources=args.resources,
             ports={"postgres": PORT},
             env=[
-                {"name": "POSTGRES_DB", "value": settings.database},
-                {"name": "POSTGRES_USER", "value": settings.user},
-                kb.secret_env("POSTGRES_PASSWORD", self.secret_name, "password"),
-                {"name": "PGDATA", "value": f"{DATA_DIR}/pgdata"},
+                *kube.plain_env({"POSTGRES_DB": args.database, "POSTGRES_USER": args.user}),
+                kube.secret_env("POSTGRES_PASSWORD", self.secret_name, "password"),
+                *kube.plain_env({"PGDATA": f"{DATA_DIR}/pgdata"}),
             ],
-            liveness=kb.exec_probe(ready, initial_delay=30, period=10, timeout=5, failures=3),
-            readiness=kb.exec_probe(ready, initial_delay=5, period=5, timeout=3, failures=2),
-            mounts=[
-                {"name": "data", "mountPath": DATA_DIR},
-                {"name": "init", "mountPath": "/docker-entrypoint-initdb.d", "readOnly": True},
+            liveness=kube.exec_probe(ready, kube.Timing(initial_delay=30, period=10, timeout=5, failures=3)),
+            readiness=kube.exec_probe(ready, kube.Timing(initial_delay=5, period=5, timeout=3, failures=2)),
+            volumes=[
+                data.templated,
+                kube.Volume.config_map("init", "/docker-entrypoint-initdb.d", f"{args.name}-init"),
             ],
             scratch=("/tmp", "/var/run/postgresql"),
         )
-        template = kb.pod_template(
-            self.labels,
-            [container],
-            run_as_user=POSTGRES_UID,
-            volumes=[{"name": "init", "configMap": {"name": f"{settings.name}-init"}}],
-        )
-        self.stateful_set = k8s.apps.v1.StatefulSet(
+        pod = kube.Pod(args.name, ns, own, [container], run_as_user=POSTGRES_UID)
+        self.peer = pod.peer
+        self.backing = Backing("DATABASE_URL", self.uri, self.peer, PORT)
+        headless = f"{args.name}-headless"
+        pod.service(f"{name}-headless", kube.child(self), name=headless, headless=True)
+        pod.service(f"{name}-service", kube.child(self))
+        pod.stateful_set(
             f"{name}-statefulset",
-            metadata=kb.workload_metadata(settings.name, ns, self.labels, template),
-            spec={
-                "serviceName": headless_name,
-                "replicas": 1,
-                "selector": {"matchLabels": kb.selector(self.labels)},
-                "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
-                "template": template,
-                "volumeClaimTemplates": [
-                    {
-                        "metadata": {"name": "data", "labels": self.labels},
-                        "spec": {
-                            "accessModes": ["ReadWriteOnce"],
-                            "storageClassName": storage_class,
-                            "resources": {"requests": {"storage": settings.storage}},
-                        },
-                    }
-                ],
-            },
-            opts=kb.child(self, protect=protect, depends_on=[secret, init]),
+            service_name=headless,
+            claims=[data],
+            opts=kube.child(self, protect=args.protect, depends_on=[secret, init]),
         )
-        self.backup_labels = kb.labels(f"{settings.name}-backup", name, "backup")
-        peers = list(clients)
-        if settings.backup is not None:
-            peers.append(kb.Peer(ns, kb.selector(self.backup_labels)))
-        kb.admit_only(f"{name}-netpol", ns, settings.name, self.labels, peers, PORT, kb.child(self))
-        if settings.backup is not None:
-            self._backup(name, settings, storage_class, protect)
+        clients = list(args.clients)
+        if args.backup is not None:
+            clients.append(self._backup(name, args, args.backup).peer)
+        pod.traffic().allow_from(clients, PORT).policy(f"{name}-netpol", kube.child(self))
         self.register_outputs(
             {
                 "host": self.host,
@@ -173,61 +146,25 @@ class PostgresStatefulSet(pulumi.ComponentResource):
             }
         )
 
-    def _backup(self, name: str, settings: PostgresSettings, storage_class: str, protect: bool) -> None:
+    def _backup(self, name: str, args: PostgresArgs, backup: BackupArgs) -> kube.Pod:
         """A nightly `pg_dump` into a volume of its own, kept like the data volume."""
-        backup = settings.backup
-        assert backup is not None
-        ns = settings.namespace
-        backup_labels = self.backup_labels
-        claim = f"{settings.name}-backups"
-        k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-backups",
-            metadata=kb.metadata(claim, ns, backup_labels),
-            spec={
-                "accessModes": ["ReadWriteOnce"],
-                "storageClassName": storage_class,
-                "resources": {"requests": {"storage": backup.storage}},
-            },
-            opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=True),
-        )
-        dump = kb.Container(
+        own = kube.labels(f"{args.name}-backup", name, "backup")
+        backups = kube.DataVolume("backups", "/backups", backup.storage, args.storage_class, f"{args.name}-backups")
+        backups.claim(f"{name}-backups", args.namespace, own, self, protect=args.protect)
+        dump = kube.Container(
             name="pg-dump",
-            image=backup.image or settings.image,
-            resources=settings.resources,
+            image=backup.image,
+            resources=args.resources,
             command=["sh", "-c", 'pg_dump --format=custom --file="/backups/$(date +%Y%m%dT%H%M%S).dump"'],
             env=[
-                {"name": "PGHOST", "value": settings.name},
-                {"name": "PGUSER", "value": settings.user},
-                {"name": "PGDATABASE", "value": settings.database},
-                kb.secret_env("PGPASSWORD", self.secret_name, "password"),
+                *kube.plain_env({"PGHOST": args.name, "PGUSER": args.user, "PGDATABASE": args.database}),
+                kube.secret_env("PGPASSWORD", self.secret_name, "password"),
             ],
-            mounts=[{"name": "backups", "mountPath": "/backups"}],
+            volumes=[backups.volume],
         )
-        template = kb.pod_template(
-            backup_labels,
-            [dump],
-            run_as_user=POSTGRES_UID,
-            volumes=[{"name": "backups", "persistentVolumeClaim": {"claimName": claim}}],
+        pod = kube.Pod(
+            f"{args.name}-backup", args.namespace, own, [dump], run_as_user=POSTGRES_UID, restart_policy="OnFailure"
         )
-        template["spec"]["restartPolicy"] = "OnFailure"
-        k8s.batch.v1.CronJob(
-            f"{name}-backup",
-            metadata=kb.workload_metadata(f"{settings.name}-backup", ns, backup_labels, template),
-            spec={
-                "schedule": backup.schedule,
-                "concurrencyPolicy": "Forbid",
-                "successfulJobsHistoryLimit": 3,
-                "failedJobsHistoryLimit": 3,
-                "jobTemplate": {"spec": {"backoffLimit": 2, "template": template}},
-            },
-            opts=kb.child(self),
-        )
-        kb.network_policy(
-            f"{name}-backup-netpol",
-            ns,
-            f"{settings.name}-backup",
-            backup_labels,
-            pods=kb.selector(backup_labels),
-            egress=[([self.peer.rule()], [PORT])],
-            opts=kb.child(self),
-        )
+        pod.cron_job(f"{name}-backup", schedule=backup.schedule, opts=kube.child(self))
+        pod.traffic().allow_to(self.peer, PORT).policy(f"{name}-backup-netpol", kube.child(self))
+        return pod

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import pulumi
-import pulumi_kubernetes as k8s
+from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs, Secret
 
-from components import k8s as kb
-from components.settings import RedisSettings
+from components import kube
+from components.contracts import Backing, Peer
 
 PORT = 6379
 REDIS_UID = 999
@@ -17,6 +19,20 @@ PERSISTENCE_ARGS = {
     "rdb": ["--appendonly", "no", "--save", "60 1"],
     "none": ["--appendonly", "no", "--save", ""],
 }
+
+
+@dataclass(frozen=True)
+class RedisArgs:
+    name: str
+    namespace: str
+    image: str
+    resources: ResourceRequirementsArgs
+    storage: str
+    storage_class: str
+    persistence: Literal["aof", "rdb", "none"] = "aof"
+    rotation: int = 0
+    protect: bool = False
+    clients: Sequence[Peer] = ()
 
 
 class RedisCache(pulumi.ComponentResource):
@@ -28,102 +44,66 @@ class RedisCache(pulumi.ComponentResource):
     The password reaches Redis through a config file mounted from the Secret, so it
     never appears in the pod spec or the process arguments.
 
-    Outputs: `host`, `port`, `password` (secret), `url` (secret), `secret_name`.
+    Outputs: `host`, `port`, `password` (secret), `url` (secret), `secret_name`;
+    `backing`, what an app that uses the cache is given.
     """
 
-    def __init__(
-        self,
-        name: str,
-        settings: RedisSettings,
-        *,
-        storage_class: str,
-        clients: Sequence[kb.Peer] = (),
-        protect: bool = False,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:RedisCache", name, None, opts)
-        ns = settings.namespace
-        self.labels = kb.labels(settings.name, name, "cache")
-        self.peer = kb.Peer(ns, kb.selector(self.labels))
-        self.secret_name = f"{settings.name}-credentials"
-        self.host = pulumi.Output.from_input(kb.service_host(settings.name, ns))
+        own = kube.labels(args.name, name, "cache")
+        self.secret_name = f"{args.name}-credentials"
+        self.host = pulumi.Output.from_input(kube.service_host(args.name, args.namespace))
         self.port = pulumi.Output.from_input(PORT)
-        password = kb.generated_password(f"{name}-password", self, rotation=settings.rotation)
+        password = kube.generated_password(f"{name}-password", self, rotation=args.rotation)
         self.password: pulumi.Output[str] = pulumi.Output.secret(password.result)
         self.url: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.format("redis://:{0}@{1}:{2}/0", password.result, self.host, PORT)
         )
-
-        secret = k8s.core.v1.Secret(
+        secret = Secret(
             f"{name}-credentials",
-            metadata=kb.metadata(self.secret_name, ns, self.labels),
+            metadata=kube.metadata(self.secret_name, args.namespace, own),
             type="Opaque",
             string_data={
                 "password": self.password,
                 "url": self.url,
                 "auth.conf": pulumi.Output.format("requirepass {0}\n", password.result),
             },
-            opts=kb.child(self),
-        )
-        k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=kb.service_metadata(settings.name, ns, self.labels),
-            spec={
-                "type": "ClusterIP",
-                "selector": kb.selector(self.labels),
-                "ports": [{"name": "redis", "port": PORT, "targetPort": "redis", "protocol": "TCP"}],
-            },
-            opts=kb.child(self),
+            opts=kube.child(self),
         )
         depends: list[pulumi.Resource] = [secret]
-        volumes = [
-            {
-                "name": "auth",
-                "secret": {"secretName": self.secret_name, "items": [{"key": "auth.conf", "path": "auth.conf"}]},
-            }
-        ]
-        if settings.persistence == "none":
-            volumes.append({"name": "data", "emptyDir": {}})
+        if args.persistence == "none":
+            data = kube.Volume.empty("data", "/data")
         else:
-            claim = k8s.core.v1.PersistentVolumeClaim(
-                f"{name}-data",
-                metadata=kb.metadata(f"{settings.name}-data", ns, self.labels),
-                spec={
-                    "accessModes": ["ReadWriteOnce"],
-                    "storageClassName": storage_class,
-                    "resources": {"requests": {"storage": settings.storage}},
-                },
-                opts=pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=True),
-            )
-            depends.append(claim)
-            volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": f"{settings.name}-data"}})
+            claim = kube.DataVolume("data", "/data", args.storage, args.storage_class, claim_name=f"{args.name}-data")
+            depends.append(claim.claim(f"{name}-data", args.namespace, own, self, protect=args.protect))
+            data = claim.volume
         ping = ["redis-cli", "ping"]
-        container = kb.Container(
-            name="redis",
-            image=settings.image,
-            resources=settings.resources,
-            ports={"redis": PORT},
-            command=["redis-server", "/etc/redis/auth.conf", *PERSISTENCE_ARGS[settings.persistence]],
-            # redis-cli reads the password from REDISCLI_AUTH, so probes need no argument.
-            env=[kb.secret_env("REDISCLI_AUTH", self.secret_name, "password")],
-            liveness=kb.exec_probe(ping, initial_delay=15, period=10, timeout=5, failures=3),
-            readiness=kb.exec_probe(ping, initial_delay=5, period=5, timeout=3, failures=2),
-            mounts=[
-                {"name": "data", "mountPath": "/data"},
-                {"name": "auth", "mountPath": "/etc/redis", "readOnly": True},
+        pod = kube.Pod(
+            args.name,
+            args.namespace,
+            own,
+            run_as_user=REDIS_UID,
+            containers=[
+                kube.Container(
+                    name="redis",
+                    image=args.image,
+                    resources=args.resources,
+                    ports={"redis": PORT},
+                    command=["redis-server", "/etc/redis/auth.conf", *PERSISTENCE_ARGS[args.persistence]],
+                    # redis-cli reads the password from REDISCLI_AUTH, so probes need no argument.
+                    env=[kube.secret_env("REDISCLI_AUTH", self.secret_name, "password")],
+                    liveness=kube.exec_probe(ping, kube.Timing(initial_delay=15, period=10, timeout=5, failures=3)),
+                    readiness=kube.exec_probe(ping, kube.Timing(initial_delay=5, period=5, timeout=3, failures=2)),
+                    volumes=[data, kube.Volume.secret_file("auth", "/etc/redis", self.secret_name, "auth.conf")],
+                )
             ],
         )
-        template = kb.pod_template(self.labels, [container], run_as_user=REDIS_UID, volumes=volumes)
+        self.peer = pod.peer
+        self.backing = Backing("REDIS_URL", self.url, self.peer, PORT)
+        pod.service(f"{name}-service", kube.child(self))
         # One replica with Recreate: its volume is ReadWriteOnce.
-        self.deployment = kb.deployment(
-            f"{name}-deployment",
-            settings.name,
-            ns,
-            self.labels,
-            template,
-            replicas=1,
-            strategy=kb.RECREATE,
-            opts=kb.child(self, depends_on=depends),
+        pod.deployment(
+            f"{name}-deployment", replicas=1, strategy=kube.RECREATE, opts=kube.child(self, depends_on=depends)
         )
-        kb.admit_only(f"{name}-netpol", ns, settings.name, self.labels, clients, PORT, kb.child(self))
+        pod.traffic().allow_from(args.clients, PORT).policy(f"{name}-netpol", kube.child(self))
         self.register_outputs({"host": self.host, "port": self.port, "password": self.password, "url": self.url})

@@ -71,7 +71,9 @@ def main() -> None:
         print(f"[scan] {len(skipped_ids)} distinct check IDs skipped, at most {MAX_SKIPPED_IDS} allowed: {skipped_ids}")
         failed = True
     if failed:
-        sys.exit("[scan] the manifests do not meet the bar; fix the components (components/k8s.py builds every pod)")
+        sys.exit(
+            "[scan] the manifests do not meet the bar; fix the components (components/kube/pod.py builds every pod)"
+        )
     print(f"[scan] {len(stacks)} stacks: 0 failed checks, {len(skipped_ids)} check IDs skipped with reasons")
 
 

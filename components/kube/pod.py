@@ -34,6 +34,7 @@ from pulumi_kubernetes.core.v1 import (
     EnvVarSourceArgs,
     ExecActionArgs,
     HTTPGetActionArgs,
+    PodAffinityArgs,
     PodAffinityTermArgs,
     PodAntiAffinityArgs,
     PodSecurityContextArgs,
@@ -51,7 +52,7 @@ from pulumi_kubernetes.core.v1 import (
     VolumeArgs,
     WeightedPodAffinityTermArgs,
 )
-from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget, PodDisruptionBudgetSpecArgs
 
 from components.contracts import Peer
@@ -356,13 +357,21 @@ class Pod:
         return Traffic(self.name, self.namespace, self.labels)
 
 
-def spread(pod_labels: Mapping[str, str]) -> AffinityArgs:
-    """Prefer placing replicas of one workload on different nodes."""
+def spread(pod_labels: Mapping[str, str], *, beside: Mapping[str, str] | None = None) -> AffinityArgs:
+    """Prefer placing replicas of one workload on different nodes; with `beside`,
+    require the node of the pods with those labels (a volume they share)."""
     term = PodAffinityTermArgs(label_selector=match(pod_labels), topology_key="kubernetes.io/hostname")
+    together = None
+    if beside is not None:
+        same_node = PodAffinityTermArgs(
+            label_selector=LabelSelectorArgs(match_labels=dict(beside)), topology_key="kubernetes.io/hostname"
+        )
+        together = PodAffinityArgs(required_during_scheduling_ignored_during_execution=[same_node])
     return AffinityArgs(
         pod_anti_affinity=PodAntiAffinityArgs(
             preferred_during_scheduling_ignored_during_execution=[
                 WeightedPodAffinityTermArgs(weight=100, pod_affinity_term=term)
             ]
-        )
+        ),
+        pod_affinity=together,
     )

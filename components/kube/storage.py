@@ -10,16 +10,23 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_kubernetes.apps.v1 import StatefulSetPersistentVolumeClaimRetentionPolicyArgs
 from pulumi_kubernetes.core.v1 import (
+    ConfigMapProjectionArgs,
     ConfigMapVolumeSourceArgs,
+    DownwardAPIProjectionArgs,
+    DownwardAPIVolumeFileArgs,
     EmptyDirVolumeSourceArgs,
     KeyToPathArgs,
+    ObjectFieldSelectorArgs,
     PersistentVolumeClaim,
     PersistentVolumeClaimArgs,
     PersistentVolumeClaimSpecArgs,
     PersistentVolumeClaimVolumeSourceArgs,
+    ProjectedVolumeSourceArgs,
     SecretVolumeSourceArgs,
+    ServiceAccountTokenProjectionArgs,
     VolumeArgs,
     VolumeMountArgs,
+    VolumeProjectionArgs,
     VolumeResourceRequirementsArgs,
 )
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
@@ -59,6 +66,29 @@ class Volume:
         return Volume(name, path, source, read_only=True)
 
     @staticmethod
+    def api_token(name: str, path: str) -> Volume:
+        """The service account's token, the cluster CA and the namespace, where a
+        client library looks for them: for the one pod that talks to the API server,
+        as automounting is off everywhere."""
+        namespace = DownwardAPIVolumeFileArgs(
+            path="namespace", field_ref=ObjectFieldSelectorArgs(field_path="metadata.namespace")
+        )
+        sources = [
+            VolumeProjectionArgs(
+                service_account_token=ServiceAccountTokenProjectionArgs(path="token", expiration_seconds=3607)
+            ),
+            VolumeProjectionArgs(
+                config_map=ConfigMapProjectionArgs(
+                    name="kube-root-ca.crt", items=[KeyToPathArgs(key="ca.crt", path="ca.crt")]
+                )
+            ),
+            VolumeProjectionArgs(downward_api=DownwardAPIProjectionArgs(items=[namespace])),
+        ]
+        return Volume(
+            name, path, VolumeArgs(name=name, projected=ProjectedVolumeSourceArgs(sources=sources)), read_only=True
+        )
+
+    @staticmethod
     def secret_file(name: str, path: str, secret: str, key: str) -> Volume:
         """One key of a Secret, as a file named after the key."""
         items = [KeyToPathArgs(key=key, path=key)]
@@ -68,13 +98,14 @@ class Volume:
 
 @dataclass(frozen=True)
 class DataVolume:
-    """A PersistentVolumeClaim and where its pods mount it."""
+    """A PersistentVolumeClaim and where its pods mount it: a claim of its own
+    (`claim_name`), or one a StatefulSet makes from its `template`."""
 
     name: str
     path: str
-    claim_name: str
     storage: str
     storage_class: str
+    claim_name: str = ""
     access_mode: str = "ReadWriteOnce"
 
     def spec(self) -> PersistentVolumeClaimSpecArgs:

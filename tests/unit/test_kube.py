@@ -66,7 +66,7 @@ def test_two_replicas_get_a_budget_that_keeps_all_but_one() -> None:
 
 
 def claim(owner: pulumi.Resource, *, protect: bool) -> None:
-    data = kube.DataVolume("data", "/data", "web-data", "1Gi", "standard")
+    data = kube.DataVolume("data", "/data", "1Gi", "standard", claim_name="web-data")
     data.claim("web-data", "apps", LABELS, owner, protect=protect)
 
 
@@ -83,7 +83,7 @@ def test_an_unprotected_data_volume_is_still_retained() -> None:
 
 
 def test_a_volume_brings_its_mount_and_the_pod_its_volume() -> None:
-    data = kube.DataVolume("data", "/srv/data", "web-data", "1Gi", "standard")
+    data = kube.DataVolume("data", "/srv/data", "1Gi", "standard", claim_name="web-data")
     run = build(lambda owner: web(volumes=[data.volume]).deployment("web", replicas=1, opts=kube.child(owner)))
     pod = run.one("Deployment", "web").pod_spec()
     assert {"name": "data", "mountPath": "/srv/data"} in pod["containers"][0]["volumeMounts"]

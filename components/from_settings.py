@@ -1,0 +1,214 @@
+"""From the validated stack settings to each component's Args: the one place that
+knows both the stack file's shape and the components' inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import pulumi
+from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
+from pydantic import BaseModel
+
+from components.app_tier import AppArgs, Autoscaling
+from components.authentik import AuthentikArgs, needs_redis
+from components.contracts import Backing, Peer
+from components.ingress import GatewayArgs, Tls
+from components.postgres import BackupArgs, PostgresArgs
+from components.redis import RedisArgs
+from components.settings import (
+    AppSettings,
+    AuthentikSettings,
+    GatewaySettings,
+    PostgresSettings,
+    RedisSettings,
+    Resources,
+    Settings,
+)
+
+
+def resources(amounts: Resources) -> ResourceRequirementsArgs:
+    return ResourceRequirementsArgs(
+        requests={"cpu": amounts.requests.cpu, "memory": amounts.requests.memory},
+        limits={"cpu": amounts.limits.cpu, "memory": amounts.limits.memory},
+    )
+
+
+def redis_args(redis: RedisSettings, settings: Settings, clients: Sequence[Peer]) -> RedisArgs:
+    return RedisArgs(
+        name=redis.name,
+        namespace=redis.namespace,
+        image=redis.image,
+        resources=resources(redis.resources),
+        storage=redis.storage,
+        storage_class=settings.profile.storage_class,
+        persistence=redis.persistence,
+        rotation=redis.rotation,
+        protect=settings.data_protected,
+        clients=clients,
+    )
+
+
+def postgres_args(postgres: PostgresSettings, settings: Settings, clients: Sequence[Peer]) -> PostgresArgs:
+    backup = postgres.backup
+    return PostgresArgs(
+        name=postgres.name,
+        namespace=postgres.namespace,
+        image=postgres.image,
+        resources=resources(postgres.resources),
+        storage=postgres.storage,
+        storage_class=settings.profile.storage_class,
+        database=postgres.database,
+        user=postgres.user,
+        extensions=postgres.extensions,
+        init_sql=postgres.init_sql,
+        backup=None if backup is None else BackupArgs(backup.schedule, backup.storage, backup.image or postgres.image),
+        rotation=postgres.rotation,
+        protect=settings.data_protected,
+        clients=clients,
+    )
+
+
+def authentik_args(auth: AuthentikSettings, settings: Settings, gateway: Peer, base_url: str) -> AuthentikArgs:
+    profile = settings.profile
+    database = PostgresArgs(
+        name=f"{auth.name}-postgres",
+        namespace=auth.namespace,
+        image=auth.database.image,
+        resources=resources(auth.database.resources),
+        storage=auth.database.storage,
+        storage_class=profile.storage_class,
+        database="authentik",
+        user="authentik",
+        rotation=auth.rotation,
+        protect=settings.data_protected,
+    )
+    cache = None
+    if needs_redis(auth.image):
+        cache = RedisArgs(
+            name=f"{auth.name}-redis",
+            namespace=auth.namespace,
+            image=_default(RedisSettings, "image"),
+            resources=resources(_default(RedisSettings, "resources")),
+            storage="1Gi",
+            storage_class=profile.storage_class,
+            persistence="rdb",
+            rotation=auth.rotation,
+            protect=settings.data_protected,
+        )
+    return AuthentikArgs(
+        name=auth.name,
+        namespace=auth.namespace,
+        image=auth.image,
+        path=auth.path,
+        base_url=base_url,
+        bootstrap_email=auth.bootstrap_email,
+        trusted_proxies=auth.trusted_proxies or profile.pod_cidr,
+        server_replicas=auth.server_replicas,
+        worker_replicas=auth.worker_replicas,
+        server_resources=resources(auth.server_resources),
+        worker_resources=resources(auth.worker_resources),
+        media_storage=auth.media_storage,
+        storage_class=profile.storage_class,
+        shared_storage_class=profile.shared_storage_class,
+        database=database,
+        cache=cache,
+        gateway=gateway,
+        rotation=auth.rotation,
+        protect=settings.data_protected,
+    )
+
+
+def _default(model: type[BaseModel], field: str) -> Any:
+    """A settings field's default, for a component the stack file does not configure
+    itself (Authentik's own cache)."""
+    return model.model_fields[field].default
+
+
+def gateway_args(settings: Settings) -> GatewayArgs:
+    gateway, profile = settings.gateway, settings.profile
+    tls = None
+    if gateway.tls is not None:
+        issuer = gateway.tls.cluster_issuer
+        if issuer is not None:
+            tls = Tls(f"{gateway.name}-tls", {"cert-manager.io/cluster-issuer": issuer})
+        else:
+            tls = Tls(gateway.tls.secret_name or "", {})
+    node_ports = profile.gateway_node_ports
+    return GatewayArgs(
+        name=gateway.name,
+        namespace=gateway.namespace,
+        install=gateway.install,
+        class_name=gateway.class_name,
+        image=gateway.image,
+        replicas=gateway.replicas,
+        host=gateway.host,
+        url=gateway_url(gateway, settings),
+        resources=resources(gateway.resources),
+        service_type=profile.gateway_service_type,
+        node_ports=None if node_ports is None else dict(zip(("web", "websecure"), node_ports, strict=True)),
+        tls=tls,
+    )
+
+
+def gateway_url(gateway: GatewaySettings, settings: Settings) -> str:
+    profile = settings.profile
+    scheme = "https" if gateway.tls else "http"
+    port = profile.published_https_port if gateway.tls else profile.published_http_port
+    default = 443 if gateway.tls else 80
+    return f"{scheme}://{gateway.host}" + ("" if port == default else f":{port}") + "/"
+
+
+def app_args(settings: Settings, gateway: Peer) -> list[AppArgs]:
+    """Every app, before it is wired to what it calls and uses (`wire_apps`)."""
+    return [_app(app, settings, gateway) for app in settings.apps]
+
+
+def clients_of(apps: Sequence[AppArgs], settings: Settings, dependency: str) -> list[Peer]:
+    """The deployed apps that use `dependency`, which must admit them."""
+    return [args.peer for args, app in zip(apps, settings.apps, strict=True) if app.image and dependency in app.uses]
+
+
+def wire_apps(apps: Sequence[AppArgs], settings: Settings, backings: Mapping[str, Backing]) -> list[AppArgs]:
+    """Each app with the apps it calls, the apps that call it, and its backings."""
+    by_name = {args.name: args for args in apps}
+    callers: dict[str, list[Peer]] = {args.name: [] for args in apps}
+    for app in settings.apps:
+        for callee in app.calls:
+            callers[callee].append(by_name[app.name].peer)
+    return [
+        replace(
+            args,
+            uses=[backings[dependency] for dependency in app.uses],
+            calls=[(by_name[callee].peer, by_name[callee].port) for callee in app.calls],
+            callers=callers[app.name],
+        )
+        for args, app in zip(apps, settings.apps, strict=True)
+    ]
+
+
+def _app(app: AppSettings, settings: Settings, gateway: Peer) -> AppArgs:
+    scaling = app.autoscaling
+    return AppArgs(
+        name=app.name,
+        namespace=app.namespace,
+        component=app.component,
+        image=app.image,
+        port=app.port,
+        replicas=app.replicas,
+        run_as_user=app.run_as_user,
+        resources=resources(app.resources),
+        gateway=gateway,
+        pull_policy=app.image_pull_policy,
+        path=app.path,
+        autoscaling=None
+        if scaling is None
+        else Autoscaling(scaling.min_replicas, scaling.max_replicas, scaling.cpu_utilization),
+        probe_path=app.probe.path,
+        probe_delay=app.probe.initial_delay_seconds,
+        env=app.env,
+        secret_env={name: pulumi.Output.secret(settings.secrets[key]) for name, key in app.secret_env.items()},
+        session_affinity=app.session_affinity,
+        allow_internet=app.allow_internet,
+    )
