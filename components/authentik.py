@@ -102,51 +102,25 @@ class AuthentikStack(pulumi.ComponentResource):
         clients = [Peer(ns, kube.selector(server_labels)), Peer(ns, kube.selector(worker_labels))]
         inside = pulumi.ResourceOptions(parent=self)
         database = PostgresStatefulSet(f"{name}-db", replace(args.database, clients=clients), inside)
-        backings = [database.backing]
-        config: dict[str, pulumi.Input[str]] = {
-            "AUTHENTIK_POSTGRESQL__HOST": database.host,
-            "AUTHENTIK_POSTGRESQL__NAME": args.database.database,
-            "AUTHENTIK_POSTGRESQL__USER": args.database.user,
-            "AUTHENTIK_WEB__PATH": args.path,
-            "AUTHENTIK_BOOTSTRAP_EMAIL": args.bootstrap_email,
-            "AUTHENTIK_ERROR_REPORTING__ENABLED": "false",
-            "AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS": args.trusted_proxies,
-        }
-        secrets = self._credentials(name, args.rotation, database.password)
-        depends: list[pulumi.Resource] = [database]
-        if args.cache is not None:
-            cache = RedisCache(f"{name}-redis", replace(args.cache, clients=clients), inside)
-            config["AUTHENTIK_REDIS__HOST"] = cache.host
-            secrets["AUTHENTIK_REDIS__PASSWORD"] = cache.password
-            depends.append(cache)
-            backings.append(cache.backing)
-        secret = Secret(
-            f"{name}-secrets",
-            metadata=kube.metadata(f"{args.name}-secrets", ns, server_labels),
-            type="Opaque",
-            string_data=secrets,
-            opts=kube.child(self),
+        cache = (
+            None if args.cache is None else RedisCache(f"{name}-redis", replace(args.cache, clients=clients), inside)
         )
-        config_map = ConfigMap(
-            f"{name}-config",
-            metadata=kube.metadata(f"{args.name}-config", ns, server_labels),
-            data=config,
-            opts=kube.child(self),
-        )
+        services: list[PostgresStatefulSet | RedisCache] = [database, *([cache] if cache else [])]
+        depends: list[pulumi.Resource] = [*services, *self._environment(name, args, server_labels, database, cache)]
         media = media_volume(args)
-        claim = media.claim(f"{name}-media", ns, server_labels, self, protect=args.protect)
+        depends.append(media.claim(f"{name}-media", ns, server_labels, self, protect=args.protect))
         pods = self._pods(name, args, media, server_labels, worker_labels)
         for role, (pod, replicas) in pods.items():
             pod.deployment(
                 f"{name}-{role}",
                 replicas=replicas,
-                opts=kube.child(self, depends_on=[*depends, secret, config_map, claim]),
+                opts=kube.child(self, depends_on=depends),
             )
             pod.disruption_budget(f"{name}-{role}-pdb", replicas=replicas, opts=kube.child(self))
             traffic = pod.traffic()
             if role == "server":
                 traffic.allow_from([args.gateway], HTTP_PORT, HTTPS_PORT)
-            for backing in backings:
+            for backing in (service.backing for service in services):
                 traffic.allow_to(backing.peer, backing.port)
             traffic.policy(f"{name}-{role}-netpol", kube.child(self))
         server = pods["server"][0]
@@ -164,6 +138,43 @@ class AuthentikStack(pulumi.ComponentResource):
                 "admin_token": self.admin_token,
             }
         )
+
+    def _environment(
+        self,
+        name: str,
+        args: AuthentikArgs,
+        own: dict[str, str],
+        database: PostgresStatefulSet,
+        cache: RedisCache | None,
+    ) -> list[pulumi.Resource]:
+        """The ConfigMap and Secret that server and worker read their settings from."""
+        config: dict[str, pulumi.Input[str]] = {
+            "AUTHENTIK_POSTGRESQL__HOST": database.host,
+            "AUTHENTIK_POSTGRESQL__NAME": args.database.database,
+            "AUTHENTIK_POSTGRESQL__USER": args.database.user,
+            "AUTHENTIK_WEB__PATH": args.path,
+            "AUTHENTIK_BOOTSTRAP_EMAIL": args.bootstrap_email,
+            "AUTHENTIK_ERROR_REPORTING__ENABLED": "false",
+            "AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS": args.trusted_proxies,
+        }
+        secrets = self._credentials(name, args.rotation, database.password)
+        if cache is not None:
+            config["AUTHENTIK_REDIS__HOST"] = cache.host
+            secrets["AUTHENTIK_REDIS__PASSWORD"] = cache.password
+        secret = Secret(
+            f"{name}-secrets",
+            metadata=kube.metadata(f"{args.name}-secrets", args.namespace, own),
+            type="Opaque",
+            string_data=secrets,
+            opts=kube.child(self),
+        )
+        config_map = ConfigMap(
+            f"{name}-config",
+            metadata=kube.metadata(f"{args.name}-config", args.namespace, own),
+            data=config,
+            opts=kube.child(self),
+        )
+        return [secret, config_map]
 
     def _credentials(
         self, name: str, rotation: int, database_password: pulumi.Output[str]

@@ -74,25 +74,7 @@ class PostgresStatefulSet(pulumi.ComponentResource):
         self.port = pulumi.Output.from_input(PORT)
         self.database = pulumi.Output.from_input(args.database)
         self.user = pulumi.Output.from_input(args.user)
-        password = kube.generated_password(f"{name}-password", self, rotation=args.rotation)
-        self.password: pulumi.Output[str] = pulumi.Output.secret(password.result)
-        self.uri: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.format(
-                "postgresql://{0}:{1}@{2}:{3}/{4}", args.user, password.result, self.host, PORT, args.database
-            )
-        )
-        credentials: dict[str, pulumi.Input[str]] = {
-            "username": args.user,
-            "password": self.password,
-            "database": args.database,
-        }
-        secret = Secret(
-            f"{name}-credentials",
-            metadata=kube.metadata(self.secret_name, ns, own),
-            type="Opaque",
-            string_data={**credentials, "host": self.host, "port": str(PORT), "uri": self.uri},
-            opts=kube.child(self),
-        )
+        secret = self._credentials(name, args, own)
         init = ConfigMap(
             f"{name}-init",
             metadata=kube.metadata(f"{args.name}-init", ns, own),
@@ -100,26 +82,7 @@ class PostgresStatefulSet(pulumi.ComponentResource):
             opts=kube.child(self),
         )
         data = kube.DataVolume("data", DATA_DIR, args.storage, args.storage_class)
-        ready = ["pg_isready", "-h", "127.0.0.1", "-U", args.user, "-d", args.database]
-        container = kube.Container(
-            name="postgres",
-            image=args.image,
-            resources=args.resources,
-            ports={"postgres": PORT},
-            env=[
-                *kube.plain_env({"POSTGRES_DB": args.database, "POSTGRES_USER": args.user}),
-                kube.secret_env("POSTGRES_PASSWORD", self.secret_name, "password"),
-                *kube.plain_env({"PGDATA": f"{DATA_DIR}/pgdata"}),
-            ],
-            liveness=kube.exec_probe(ready, kube.Timing(initial_delay=30, period=10, timeout=5, failures=3)),
-            readiness=kube.exec_probe(ready, kube.Timing(initial_delay=5, period=5, timeout=3, failures=2)),
-            volumes=[
-                data.templated,
-                kube.Volume.config_map("init", "/docker-entrypoint-initdb.d", f"{args.name}-init"),
-            ],
-            scratch=("/tmp", "/var/run/postgresql"),
-        )
-        pod = kube.Pod(args.name, ns, own, [container], run_as_user=POSTGRES_UID)
+        pod = kube.Pod(args.name, ns, own, [self._container(args, data)], run_as_user=POSTGRES_UID)
         self.peer = pod.peer
         self.backing = Backing("DATABASE_URL", self.uri, self.peer, PORT)
         headless = f"{args.name}-headless"
@@ -144,6 +107,50 @@ class PostgresStatefulSet(pulumi.ComponentResource):
                 "password": self.password,
                 "uri": self.uri,
             }
+        )
+
+    def _credentials(self, name: str, args: PostgresArgs, own: dict[str, str]) -> Secret:
+        """A generated password, and the Secret that holds it with the rest of what a
+        client needs to connect."""
+        password = kube.generated_password(f"{name}-password", self, rotation=args.rotation)
+        self.password: pulumi.Output[str] = pulumi.Output.secret(password.result)
+        self.uri: pulumi.Output[str] = pulumi.Output.secret(
+            pulumi.Output.format(
+                "postgresql://{0}:{1}@{2}:{3}/{4}", args.user, password.result, self.host, PORT, args.database
+            )
+        )
+        credentials: dict[str, pulumi.Input[str]] = {
+            "username": args.user,
+            "password": self.password,
+            "database": args.database,
+        }
+        return Secret(
+            f"{name}-credentials",
+            metadata=kube.metadata(self.secret_name, args.namespace, own),
+            type="Opaque",
+            string_data={**credentials, "host": self.host, "port": str(PORT), "uri": self.uri},
+            opts=kube.child(self),
+        )
+
+    def _container(self, args: PostgresArgs, data: kube.DataVolume) -> kube.Container:
+        ready = ["pg_isready", "-h", "127.0.0.1", "-U", args.user, "-d", args.database]
+        return kube.Container(
+            name="postgres",
+            image=args.image,
+            resources=args.resources,
+            ports={"postgres": PORT},
+            env=[
+                *kube.plain_env({"POSTGRES_DB": args.database, "POSTGRES_USER": args.user}),
+                kube.secret_env("POSTGRES_PASSWORD", self.secret_name, "password"),
+                *kube.plain_env({"PGDATA": f"{DATA_DIR}/pgdata"}),
+            ],
+            liveness=kube.exec_probe(ready, kube.Timing(initial_delay=30, period=10, timeout=5, failures=3)),
+            readiness=kube.exec_probe(ready, kube.Timing(initial_delay=5, period=5, timeout=3, failures=2)),
+            volumes=[
+                data.templated,
+                kube.Volume.config_map("init", "/docker-entrypoint-initdb.d", f"{args.name}-init"),
+            ],
+            scratch=("/tmp", "/var/run/postgresql"),
         )
 
     def _backup(self, name: str, args: PostgresArgs, backup: BackupArgs) -> kube.Pod:
