@@ -1,15 +1,17 @@
 """What one component hands another: who its pods are (`Peer`), what the gateway
-routes to it (`Route`), and what an app may use (`Backing`).
+routes to it (`Route`), and what an app may use (`Backing`); and what every data
+service is given (`DataServiceArgs`).
 
 Components publish these; `Platform` only passes them along.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
+from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs
 from pulumi_kubernetes.networking.v1 import NetworkPolicyPeerArgs
 
@@ -57,3 +59,19 @@ class Backing:
     secret_url: pulumi.Output[str]
     peer: Peer
     port: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataServiceArgs:
+    """Where a data service runs, its image and resources, its volume, the rotation
+    keeper of its credentials, whether its data is protected, and who may reach it."""
+
+    name: str
+    namespace: str
+    image: str
+    resources: ResourceRequirementsArgs
+    storage: str
+    storage_class: str
+    rotation: int = 0
+    protect: bool = False
+    clients: Sequence[Peer] = ()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypedDict
 
 import pulumi
 from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
@@ -35,38 +35,47 @@ def resources(amounts: Resources) -> ResourceRequirementsArgs:
     )
 
 
+class _DataService(TypedDict):
+    name: str
+    namespace: str
+    image: str
+    resources: ResourceRequirementsArgs
+    storage: str
+    storage_class: str
+    rotation: int
+    protect: bool
+    clients: Sequence[Peer]
+
+
+def _data_service(
+    section: PostgresSettings | RedisSettings, settings: Settings, clients: Sequence[Peer]
+) -> _DataService:
+    return {
+        "name": section.name,
+        "namespace": section.namespace,
+        "image": section.image,
+        "resources": resources(section.resources),
+        "storage": section.storage,
+        "storage_class": settings.profile.storage_class,
+        "rotation": section.rotation,
+        "protect": settings.data_protected,
+        "clients": clients,
+    }
+
+
 def redis_args(redis: RedisSettings, settings: Settings, clients: Sequence[Peer]) -> RedisArgs:
-    return RedisArgs(
-        name=redis.name,
-        namespace=redis.namespace,
-        image=redis.image,
-        resources=resources(redis.resources),
-        storage=redis.storage,
-        storage_class=settings.profile.storage_class,
-        persistence=redis.persistence,
-        rotation=redis.rotation,
-        protect=settings.data_protected,
-        clients=clients,
-    )
+    return RedisArgs(**_data_service(redis, settings, clients), persistence=redis.persistence)
 
 
 def postgres_args(postgres: PostgresSettings, settings: Settings, clients: Sequence[Peer]) -> PostgresArgs:
     backup = postgres.backup
     return PostgresArgs(
-        name=postgres.name,
-        namespace=postgres.namespace,
-        image=postgres.image,
-        resources=resources(postgres.resources),
-        storage=postgres.storage,
-        storage_class=settings.profile.storage_class,
+        **_data_service(postgres, settings, clients),
         database=postgres.database,
         user=postgres.user,
         extensions=postgres.extensions,
         init_sql=postgres.init_sql,
         backup=None if backup is None else BackupArgs(backup.schedule, backup.storage, backup.image or postgres.image),
-        rotation=postgres.rotation,
-        protect=settings.data_protected,
-        clients=clients,
     )
 
 

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_kubernetes.core.v1 import ConfigMap, ResourceRequirementsArgs, Secret
+from pulumi_kubernetes.core.v1 import ConfigMap, Secret
 
 from components import kube
-from components.contracts import Backing, Peer
+from components.contracts import Backing, DataServiceArgs
 
 PORT = 5432
 DATA_DIR = "/var/lib/postgresql/data"
@@ -23,22 +23,13 @@ class BackupArgs:
     image: str
 
 
-@dataclass(frozen=True)
-class PostgresArgs:
-    name: str
-    namespace: str
-    image: str
-    resources: ResourceRequirementsArgs
-    storage: str
-    storage_class: str
+@dataclass(frozen=True, kw_only=True)
+class PostgresArgs(DataServiceArgs):
     database: str
     user: str
     extensions: Sequence[str] = ()
     init_sql: str = ""
     backup: BackupArgs | None = None
-    rotation: int = 0
-    protect: bool = False
-    clients: Sequence[Peer] = ()
     component: str = "database"
 
 

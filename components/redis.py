@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
-from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs, Secret
+from pulumi_kubernetes.core.v1 import Secret
 
 from components import kube
-from components.contracts import Backing, Peer
+from components.contracts import Backing, DataServiceArgs
 
 PORT = 6379
 REDIS_UID = 999
@@ -21,18 +20,9 @@ PERSISTENCE_ARGS = {
 }
 
 
-@dataclass(frozen=True)
-class RedisArgs:
-    name: str
-    namespace: str
-    image: str
-    resources: ResourceRequirementsArgs
-    storage: str
-    storage_class: str
+@dataclass(frozen=True, kw_only=True)
+class RedisArgs(DataServiceArgs):
     persistence: Literal["aof", "rdb", "none"] = "aof"
-    rotation: int = 0
-    protect: bool = False
-    clients: Sequence[Peer] = ()
 
 
 class RedisCache(pulumi.ComponentResource):
