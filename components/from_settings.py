@@ -12,11 +12,11 @@ from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
 from pydantic import BaseModel
 
 from components.app_tier import AppArgs, Autoscaling
-from components.authentik import AuthentikArgs, needs_redis
+from components.authentik_stack import AuthentikArgs, needs_redis
 from components.contracts import Backing, Peer
-from components.ingress import GatewayArgs, Tls
-from components.postgres import BackupArgs, PostgresArgs
-from components.redis import RedisArgs
+from components.ingress_gateway import GatewayArgs, Tls
+from components.postgres_stateful_set import BackupArgs, PostgresArgs
+from components.redis_cache import RedisArgs
 from components.settings import (
     AppSettings,
     AuthentikSettings,

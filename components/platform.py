@@ -6,12 +6,12 @@ import pulumi
 
 from components import from_settings as to
 from components.app_tier import AppTier
-from components.authentik import AuthentikStack
+from components.authentik_stack import AuthentikStack
 from components.contracts import Backing, Route
-from components.ingress import IngressGateway
-from components.namespaces import NamespaceLayout
-from components.postgres import PostgresStatefulSet
-from components.redis import RedisCache
+from components.ingress_gateway import IngressGateway
+from components.namespace_layout import NamespaceLayout
+from components.postgres_stateful_set import PostgresStatefulSet
+from components.redis_cache import RedisCache
 from components.settings import Settings
 
 

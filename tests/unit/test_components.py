@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.authentik import needs_redis
+from components.authentik_stack import needs_redis
 from components.settings import parse_settings
 from tests.unit.harness import Registration, Run, run_program, run_stack, stack_config
 

@@ -17,8 +17,8 @@ from pulumi_kubernetes.core.v1 import (
 
 from components import kube
 from components.contracts import Peer, Route
-from components.postgres import PostgresArgs, PostgresStatefulSet
-from components.redis import RedisArgs, RedisCache
+from components.postgres_stateful_set import PostgresArgs, PostgresStatefulSet
+from components.redis_cache import RedisArgs, RedisCache
 
 HTTP_PORT = 9000
 HTTPS_PORT = 9443
