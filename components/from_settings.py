@@ -15,12 +15,14 @@ from components.app_tier import AppArgs, Autoscaling
 from components.authentik_stack import AuthentikArgs, needs_redis
 from components.contracts import Backing, Peer
 from components.ingress_gateway import GatewayArgs, Tls
+from components.namespace_layout import NamespaceArgs
 from components.postgres_stateful_set import BackupArgs, PostgresArgs
 from components.redis_cache import RedisArgs
 from components.settings import (
     AppSettings,
     AuthentikSettings,
     GatewaySettings,
+    NamespaceSettings,
     PostgresSettings,
     RedisSettings,
     Resources,
@@ -220,4 +222,26 @@ def _app(app: AppSettings, settings: Settings, gateway: Peer) -> AppArgs:
         secret_env={name: pulumi.Output.secret(settings.secrets[key]) for name, key in app.secret_env.items()},
         session_affinity=app.session_affinity,
         allow_internet=app.allow_internet,
+    )
+
+
+def namespace_args(namespace: NamespaceSettings) -> NamespaceArgs:
+    quota = namespace.quota
+    return NamespaceArgs(
+        name=namespace.name,
+        description=namespace.description,
+        placeholder=namespace.placeholder,
+        guide=namespace.guide,
+        labels=namespace.labels,
+        pod_security=namespace.pod_security,
+        quota=None
+        if quota is None
+        else {
+            "requests.cpu": quota.requests_cpu,
+            "requests.memory": quota.requests_memory,
+            "limits.cpu": quota.limits_cpu,
+            "limits.memory": quota.limits_memory,
+            "persistentvolumeclaims": str(quota.persistent_volume_claims),
+            "services.nodeports": str(quota.node_ports),
+        },
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_kubernetes.core.v1 import Namespace, ResourceQuota, ResourceQuotaSpecArgs
@@ -12,9 +13,21 @@ from pulumi_kubernetes.networking.v1 import NetworkPolicy, NetworkPolicyEgressRu
 from components.contracts import Peer
 from components.kube import child, ports
 from components.kube.meta import MANAGED_BY, PART_OF
-from components.settings import NamespaceSettings
 
 DNS = Peer("kube-system", {"k8s-app": "kube-dns"})
+
+
+@dataclass(frozen=True)
+class NamespaceArgs:
+    """A namespace: `quota` is its ResourceQuota's `hard` limits, if it has one."""
+
+    name: str
+    description: str = ""
+    placeholder: bool = False
+    guide: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    pod_security: str = "restricted"
+    quota: Mapping[str, str] | None = None
 
 
 class NamespaceLayout(pulumi.ComponentResource):
@@ -30,7 +43,7 @@ class NamespaceLayout(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        namespaces: Sequence[NamespaceSettings],
+        namespaces: Sequence[NamespaceArgs],
         *,
         environment: str,
         keep: frozenset[str] = frozenset(),
@@ -44,7 +57,7 @@ class NamespaceLayout(pulumi.ComponentResource):
         self.names = pulumi.Output.from_input([ns.metadata["name"] for ns in self.namespaces.values()])
         self.register_outputs({"names": self.names})
 
-    def _namespace(self, ns: NamespaceSettings, environment: str, *, retain: bool) -> Namespace:
+    def _namespace(self, ns: NamespaceArgs, environment: str, *, retain: bool) -> Namespace:
         level = ns.pod_security
         ns_labels = {
             "environment": environment,
@@ -84,20 +97,10 @@ class NamespaceLayout(pulumi.ComponentResource):
             opts=opts,
         )
         if ns.quota is not None:
-            q = ns.quota
             ResourceQuota(
                 f"{prefix}-quota",
                 metadata=ObjectMetaArgs(name=f"{ns.name}-quota", namespace=ns.name, labels=common),
-                spec=ResourceQuotaSpecArgs(
-                    hard={
-                        "requests.cpu": q.requests_cpu,
-                        "requests.memory": q.requests_memory,
-                        "limits.cpu": q.limits_cpu,
-                        "limits.memory": q.limits_memory,
-                        "persistentvolumeclaims": str(q.persistent_volume_claims),
-                        "services.nodeports": str(q.node_ports),
-                    }
-                ),
+                spec=ResourceQuotaSpecArgs(hard=dict(ns.quota)),
                 opts=opts,
             )
         return namespace

@@ -31,7 +31,7 @@ class Platform(pulumi.ComponentResource):
         }
         self.namespaces = NamespaceLayout(
             "namespaces",
-            settings.namespaces,
+            [to.namespace_args(namespace) for namespace in settings.namespaces],
             environment=settings.environment,
             keep=frozenset(data_namespaces),
             opts=pulumi.ResourceOptions(parent=self),
