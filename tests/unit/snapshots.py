@@ -46,6 +46,16 @@ def _normalise(node: Any) -> Any:
     return node
 
 
+ROOT_STACK = "pulumi:pulumi:Stack::"
+STACK = "[stack]"
+
+
+def _parent(urn: str) -> str:
+    """The parent's URN; the root Stack resource as STACK, as the mock runtime keeps
+    the first run's root for the whole process."""
+    return STACK if ROOT_STACK in urn else urn
+
+
 def entry(registration: Registration) -> dict[str, Any]:
     options: dict[str, Any] = {
         "protect": registration.protect,
@@ -56,7 +66,7 @@ def entry(registration: Registration) -> dict[str, Any]:
     }
     return {
         "urn": registration.urn,
-        "parent": registration.parent,
+        "parent": _parent(registration.parent),
         "options": {key: value for key, value in options.items() if value},
         "inputs": _normalise(registration.raw),
     }
