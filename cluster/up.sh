@@ -149,8 +149,10 @@ up_kwok() {
     fi
 
     wait_until "the API server" kc get --raw /readyz
-    # Fake nodes (idempotent: scales to exactly $NODES) and the StorageClass.
-    "$kwokctl" --name "$NAME" scale node --replicas "$NODES" >"$STATE/kwokctl-scale.log" 2>&1 ||
+    # Fake nodes (idempotent: scales to exactly $NODES) and the StorageClass. kwokctl's
+    # node template has no ephemeral storage, and every container requests some.
+    "$kwokctl" --name "$NAME" scale node --replicas "$NODES" \
+        --param '.allocatable["ephemeral-storage"]="200Gi"' >"$STATE/kwokctl-scale.log" 2>&1 ||
         die "kwokctl scale node failed (log: $STATE/kwokctl-scale.log)"
     kc apply -f "$ROOT/cluster/storageclass.yaml" >/dev/null
     wait_ready

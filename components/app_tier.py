@@ -88,6 +88,7 @@ class App:
             [self._container(args, image, env)],
             args.run_as_user,
             affinity=kube.spread(args.labels),
+            checksum=kube.content_checksum(dict(args.env), secrets),
         )
         replicas = args.autoscaling.min_replicas if args.autoscaling else args.replicas
         deployment_opts = kube.child(tier, depends_on=depends)
@@ -120,9 +121,12 @@ class App:
             resources=args.resources,
             ports={"http": args.port},
             env=env,
-            liveness=kube.http_probe(path, kube.Timing(initial_delay=delay + 20, period=10, timeout=5, failures=3)),
+            # The probe path may check the app's dependencies: it decides readiness
+            # only. Liveness and startup ask whether the process accepts connections,
+            # so a slow database never restarts a healthy pod.
+            liveness=kube.tcp_probe("http", kube.Timing(period=10, timeout=5, failures=3)),
             readiness=kube.http_probe(path, kube.Timing(initial_delay=delay, period=5, timeout=3, failures=3)),
-            startup=kube.http_probe(path, kube.Timing(period=10, timeout=3, failures=30)),
+            startup=kube.tcp_probe("http", kube.Timing(initial_delay=delay, period=10, timeout=3, failures=30)),
         )
 
     @staticmethod

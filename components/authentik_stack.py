@@ -109,7 +109,7 @@ class AuthentikStack(pulumi.ComponentResource):
         depends: list[pulumi.Resource] = [*services, *self._environment(name, args, server_labels, database, cache)]
         media = media_volume(args)
         depends.append(media.claim(f"{name}-media", ns, server_labels, self, protect=args.protect))
-        pods = self._pods(name, args, media, server_labels, worker_labels)
+        pods = self._pods(name, args, media, server_labels, worker_labels, self.checksum)
         for role, (pod, replicas) in pods.items():
             pod.deployment(
                 f"{name}-{role}",
@@ -174,6 +174,7 @@ class AuthentikStack(pulumi.ComponentResource):
             data=config,
             opts=kube.child(self),
         )
+        self.checksum = kube.content_checksum(config, secrets)
         return [secret, config_map]
 
     def _credentials(
@@ -199,9 +200,10 @@ class AuthentikStack(pulumi.ComponentResource):
         media: kube.DataVolume,
         server_labels: dict[str, str],
         worker_labels: dict[str, str],
+        checksum: pulumi.Output[str],
     ) -> dict[str, tuple[kube.Pod, int]]:
         """Server and worker, by role, with their replica counts. Both read the same
-        config and Secret and share the media volume."""
+        config and Secret (`checksum` of their data) and share the media volume."""
         env_from = [
             EnvFromSourceArgs(config_map_ref=ConfigMapEnvSourceArgs(name=f"{args.name}-config")),
             EnvFromSourceArgs(secret_ref=SecretEnvSourceArgs(name=f"{args.name}-secrets")),
@@ -219,11 +221,15 @@ class AuthentikStack(pulumi.ComponentResource):
             args=["server"],
             ports={"http": HTTP_PORT, "https": HTTPS_PORT},
             env_from=env_from,
+            # live answers while the process runs; ready also needs the database.
             liveness=kube.http_probe(live, checks),
             readiness=kube.http_probe(ready, checks),
             startup=kube.http_probe(live, startup),
             volumes=[media.volume],
+            shared_memory=kube.quarter_of_memory(args.server_resources),
         )
+        # The worker's only check: `ak healthcheck` asks the worker's own live
+        # endpoint, which depends on nothing else (docs/images.md).
         worker = kube.Container(
             name="worker",
             image=args.image,
@@ -234,6 +240,7 @@ class AuthentikStack(pulumi.ComponentResource):
             readiness=kube.exec_probe(healthcheck, checks),
             startup=kube.exec_probe(healthcheck, startup),
             volumes=[media.volume],
+            shared_memory=kube.quarter_of_memory(args.worker_resources),
         )
         # Without a ReadWriteMany class, every pod of the stack runs where the media volume is.
         beside = None if args.shared_storage_class else {"app.kubernetes.io/instance": name}
@@ -243,6 +250,14 @@ class AuthentikStack(pulumi.ComponentResource):
             ("worker", worker, worker_labels, args.worker_replicas),
         ):
             affinity = kube.spread(own, beside=beside)
-            pod = kube.Pod(f"{args.name}-{role}", args.namespace, own, [container], AUTHENTIK_UID, affinity=affinity)
+            pod = kube.Pod(
+                f"{args.name}-{role}",
+                args.namespace,
+                own,
+                [container],
+                AUTHENTIK_UID,
+                affinity=affinity,
+                checksum=checksum,
+            )
             pods[role] = (pod, replicas)
         return pods

@@ -29,11 +29,21 @@ from components.settings import (
     Settings,
 )
 
+# Ephemeral storage of every container (its writable layer, its logs and its
+# disk-backed emptyDirs): a request the scheduler can place, a limit the kubelet
+# evicts on, so one runaway pod cannot fill a node's disk.
+EPHEMERAL_REQUEST = "64Mi"
+EPHEMERAL_LIMIT = "1Gi"
+
 
 def resources(amounts: Resources) -> ResourceRequirementsArgs:
     return ResourceRequirementsArgs(
-        requests={"cpu": amounts.requests.cpu, "memory": amounts.requests.memory},
-        limits={"cpu": amounts.limits.cpu, "memory": amounts.limits.memory},
+        requests={
+            "cpu": amounts.requests.cpu,
+            "memory": amounts.requests.memory,
+            "ephemeral-storage": EPHEMERAL_REQUEST,
+        },
+        limits={"cpu": amounts.limits.cpu, "memory": amounts.limits.memory, "ephemeral-storage": EPHEMERAL_LIMIT},
     )
 
 

@@ -206,7 +206,9 @@ class IngressGateway(pulumi.ComponentResource):
             resources=args.resources,
             args=flags,
             ports={"web": HTTP_PORT, "websecure": HTTPS_PORT, "ping": PING_PORT},
-            liveness=kube.http_probe("/ping", kube.Timing(initial_delay=2, period=10, timeout=2, failures=3), "ping"),
+            # /ping answers 503 while Traefik shuts down gracefully: not ready, but
+            # alive, so liveness only asks whether the port is open.
+            liveness=kube.tcp_probe("ping", kube.Timing(initial_delay=2, period=10, timeout=2, failures=3)),
             readiness=kube.http_probe("/ping", kube.Timing(initial_delay=2, period=5, timeout=2, failures=1), "ping"),
             volumes=[kube.Volume.api_token("api-token", TOKEN_DIR)],
         )

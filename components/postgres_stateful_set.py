@@ -13,6 +13,12 @@ from components.contracts import Backing, DataServiceArgs
 
 PORT = 5432
 DATA_DIR = "/var/lib/postgresql/data"
+INIT_DIR = "/docker-entrypoint-initdb.d"
+EXTENSIONS_SCRIPT = "00-extensions.sql"
+# The Debian images' postgres user. The Alpine images' own user is 70, but their
+# entrypoint runs initdb under any UID (it fakes the passwd entry with nss_wrapper),
+# and a data directory must stay owned by the UID that created it: every PostgreSQL
+# here runs as 999, whichever variant (docs/images.md).
 POSTGRES_UID = 999
 
 
@@ -33,11 +39,33 @@ class PostgresArgs(DataServiceArgs):
     component: str = "database"
 
 
+def extensions_hook(args: PostgresArgs) -> list[str] | None:
+    """A postStart command that creates the configured extensions on every start.
+
+    The entrypoint runs /docker-entrypoint-initdb.d only into an empty data
+    directory, so an extension added later would never reach an existing database.
+    The hook first waits for the server on TCP: during initdb only a temporary
+    server runs, on the socket alone, and the database may not exist yet. It then
+    runs the same idempotent script over the socket, where the image's initdb
+    trusts local connections, so a rotated password cannot lock it out. A failing
+    script fails the container: a missing extension shows as a failed rollout.
+    """
+    if not args.extensions:
+        return None
+    script = (
+        "for attempt in $(seq 600); do pg_isready -q -h 127.0.0.1 && break; sleep 1; done; "
+        'psql -v ON_ERROR_STOP=1 --no-psqlrc -h /var/run/postgresql -U "$POSTGRES_USER" -d "$POSTGRES_DB" '
+        f"-f {INIT_DIR}/{EXTENSIONS_SCRIPT}"
+    )
+    return ["sh", "-c", script]
+
+
 def init_scripts(args: PostgresArgs) -> dict[str, str]:
-    """SQL run once by the image's entrypoint when the data directory is empty."""
+    """SQL run by the image's entrypoint when the data directory is empty; the
+    extensions script also on every start (extensions_hook)."""
     scripts: dict[str, str] = {}
     if args.extensions:
-        scripts["00-extensions.sql"] = "".join(
+        scripts[EXTENSIONS_SCRIPT] = "".join(
             f'CREATE EXTENSION IF NOT EXISTS "{extension}";\n' for extension in args.extensions
         )
     if args.init_sql:
@@ -66,14 +94,24 @@ class PostgresStatefulSet(pulumi.ComponentResource):
         self.database = pulumi.Output.from_input(args.database)
         self.user = pulumi.Output.from_input(args.user)
         secret = self._credentials(name, args, own)
+        scripts = init_scripts(args)
         init = ConfigMap(
             f"{name}-init",
             metadata=kube.metadata(f"{args.name}-init", ns, own),
-            data=init_scripts(args),
+            data=scripts,
             opts=kube.child(self),
         )
         data = kube.DataVolume("data", DATA_DIR, args.storage, args.storage_class)
-        pod = kube.Pod(args.name, ns, own, [self._container(args, data)], run_as_user=POSTGRES_UID)
+        # The password is left out of the checksum: the server reads it only at
+        # initdb, and a rotation needs ALTER USER (docs/operations.md), not a restart.
+        pod = kube.Pod(
+            args.name,
+            ns,
+            own,
+            [self._container(args, data)],
+            run_as_user=POSTGRES_UID,
+            checksum=kube.content_checksum(scripts),
+        )
         self.peer = pod.peer
         self.backing = Backing("DATABASE_URL", self.uri, self.peer, PORT)
         headless = f"{args.name}-headless"
@@ -125,6 +163,7 @@ class PostgresStatefulSet(pulumi.ComponentResource):
 
     def _container(self, args: PostgresArgs, data: kube.DataVolume) -> kube.Container:
         ready = ["pg_isready", "-h", "127.0.0.1", "-U", args.user, "-d", args.database]
+        hook = extensions_hook(args)
         return kube.Container(
             name="postgres",
             image=args.image,
@@ -135,13 +174,19 @@ class PostgresStatefulSet(pulumi.ComponentResource):
                 kube.secret_env("POSTGRES_PASSWORD", self.secret_name, "password"),
                 *kube.plain_env({"PGDATA": f"{DATA_DIR}/pgdata"}),
             ],
-            liveness=kube.exec_probe(ready, kube.Timing(initial_delay=30, period=10, timeout=5, failures=3)),
-            readiness=kube.exec_probe(ready, kube.Timing(initial_delay=5, period=5, timeout=3, failures=2)),
+            # The first start runs initdb, listening on a socket only: the startup
+            # probe allows it 10 minutes before liveness (the port is open) takes over.
+            startup=kube.exec_probe(ready, kube.Timing(period=10, timeout=5, failures=60)),
+            liveness=kube.tcp_probe("postgres", kube.Timing(period=10, timeout=5, failures=3)),
+            readiness=kube.exec_probe(ready, kube.Timing(period=5, timeout=3, failures=2)),
+            lifecycle=None if hook is None else kube.post_start(hook),
             volumes=[
                 data.templated,
-                kube.Volume.config_map("init", "/docker-entrypoint-initdb.d", f"{args.name}-init"),
+                kube.Volume.config_map("init", INIT_DIR, f"{args.name}-init"),
             ],
             scratch=("/tmp", "/var/run/postgresql"),
+            # Dynamic shared memory (parallel queries) lives in /dev/shm.
+            shared_memory=kube.quarter_of_memory(args.resources),
         )
 
     def _backup(self, name: str, args: PostgresArgs, backup: BackupArgs) -> kube.Pod:

@@ -12,7 +12,9 @@ from components import kube
 from components.contracts import Backing, DataServiceArgs
 
 PORT = 6379
+# The image's redis user and group (docker-library/redis, alpine/Dockerfile).
 REDIS_UID = 999
+REDIS_GID = 1000
 PERSISTENCE_ARGS = {
     "aof": ["--appendonly", "yes", "--appendfsync", "everysec"],
     "rdb": ["--appendonly", "no", "--save", "60 1"],
@@ -73,6 +75,8 @@ class RedisCache(pulumi.ComponentResource):
             args.namespace,
             own,
             run_as_user=REDIS_UID,
+            run_as_group=REDIS_GID,
+            checksum=kube.content_checksum(self.password),
             containers=[
                 kube.Container(
                     name="redis",
@@ -82,7 +86,9 @@ class RedisCache(pulumi.ComponentResource):
                     command=["redis-server", "/etc/redis/auth.conf", *PERSISTENCE_ARGS[args.persistence]],
                     # redis-cli reads the password from REDISCLI_AUTH, so probes need no argument.
                     env=[kube.secret_env("REDISCLI_AUTH", self.secret_name, "password")],
-                    liveness=kube.exec_probe(ping, kube.Timing(initial_delay=15, period=10, timeout=5, failures=3)),
+                    # Loading a large AOF answers PING with an error for a while: the
+                    # pod is then not ready, but alive.
+                    liveness=kube.tcp_probe("redis", kube.Timing(initial_delay=5, period=10, timeout=5, failures=3)),
                     readiness=kube.exec_probe(ping, kube.Timing(initial_delay=5, period=5, timeout=3, failures=2)),
                     volumes=[data, kube.Volume.secret_file("auth", "/etc/redis", self.secret_name, "auth.conf")],
                 )

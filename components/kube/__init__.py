@@ -15,11 +15,16 @@ from components.kube.pod import (
     Pod,
     Timing,
     config_env,
+    content_checksum,
     exec_probe,
     http_probe,
     plain_env,
+    post_start,
+    quarter_of_memory,
     secret_env,
+    share_of,
     spread,
+    tcp_probe,
 )
 from components.kube.storage import DataVolume, Volume, survives_destroy
 
@@ -35,6 +40,7 @@ __all__ = [
     "Volume",
     "child",
     "config_env",
+    "content_checksum",
     "exec_probe",
     "generated_password",
     "http_probe",
@@ -42,9 +48,13 @@ __all__ = [
     "metadata",
     "plain_env",
     "ports",
+    "post_start",
+    "quarter_of_memory",
     "secret_env",
     "selector",
     "service_host",
+    "share_of",
     "spread",
     "survives_destroy",
+    "tcp_probe",
 ]

@@ -9,8 +9,11 @@ capability dropped and the RuntimeDefault seccomp profile.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import pulumi
 from pulumi_kubernetes.apps.v1 import (
@@ -34,6 +37,8 @@ from pulumi_kubernetes.core.v1 import (
     EnvVarSourceArgs,
     ExecActionArgs,
     HTTPGetActionArgs,
+    LifecycleArgs,
+    LifecycleHandlerArgs,
     PodAffinityArgs,
     PodAffinityTermArgs,
     PodAntiAffinityArgs,
@@ -49,6 +54,7 @@ from pulumi_kubernetes.core.v1 import (
     ServicePortArgs,
     ServiceSpecArgs,
     SessionAffinityConfigArgs,
+    TCPSocketActionArgs,
     VolumeArgs,
     WeightedPodAffinityTermArgs,
 )
@@ -80,17 +86,64 @@ def http_probe(path: str, timing: Timing, port: str | int = "http") -> ProbeArgs
     return _probe(timing, http_get=HTTPGetActionArgs(path=path, port=port))
 
 
+def tcp_probe(port: str | int, timing: Timing) -> ProbeArgs:
+    """Whether the process accepts connections at all: a liveness check that no
+    dependency of the process can fail."""
+    return _probe(timing, tcp_socket=TCPSocketActionArgs(port=port))
+
+
 def _probe(
-    timing: Timing, *, exec_: ExecActionArgs | None = None, http_get: HTTPGetActionArgs | None = None
+    timing: Timing,
+    *,
+    exec_: ExecActionArgs | None = None,
+    http_get: HTTPGetActionArgs | None = None,
+    tcp_socket: TCPSocketActionArgs | None = None,
 ) -> ProbeArgs:
     return ProbeArgs(
         exec_=exec_,
         http_get=http_get,
+        tcp_socket=tcp_socket,
         initial_delay_seconds=timing.initial_delay,
         period_seconds=timing.period,
         timeout_seconds=timing.timeout,
         failure_threshold=timing.failures,
     )
+
+
+def post_start(command: Sequence[str]) -> LifecycleArgs:
+    return LifecycleArgs(post_start=LifecycleHandlerArgs(exec_=ExecActionArgs(command=list(command))))
+
+
+CHECKSUM_ANNOTATION = "checksum/config"
+
+
+def content_checksum(*values: pulumi.Input[Any]) -> pulumi.Output[str]:
+    """A SHA-256 of `values` (the ConfigMap and Secret data a pod reads), for its
+    template's CHECKSUM_ANNOTATION: when the data changes the template changes, so
+    exactly the workloads that read it roll. The digest reveals nothing of a secret
+    input, so it is kept in plain state and shown in diffs."""
+    digest = pulumi.Output.all(*values).apply(
+        lambda resolved: hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+    )
+    return pulumi.Output.unsecret(digest)
+
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+_DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def quarter_of_memory(resources: ResourceRequirementsArgs) -> str:
+    """A quarter of the container's memory limit, for a memory-backed /dev/shm."""
+    limits = cast(Mapping[str, str], resources.limits)
+    return share_of(limits["memory"], 4)
+
+
+def share_of(memory: str, divisor: int) -> str:
+    """`memory` (a Kubernetes quantity) divided by `divisor`, in whole MiB."""
+    units = {**_BINARY, **_DECIMAL}
+    suffix = next((unit for unit in sorted(units, key=len, reverse=True) if memory.endswith(unit)), "")
+    number = float(memory[: len(memory) - len(suffix)]) * units.get(suffix, 1)
+    return f"{max(1, int(number // divisor // 2**20))}Mi"
 
 
 def secret_env(env_name: str, secret_name: str, key: str) -> EnvVarArgs:
@@ -137,7 +190,15 @@ class Container:
     env_from: Sequence[EnvFromSourceArgs] = ()
     volumes: Sequence[Volume] = ()
     scratch: Sequence[str] = ("/tmp",)
+    # The size of a memory-backed /dev/shm, for a process that uses shared memory.
+    shared_memory: str | None = None
+    lifecycle: LifecycleArgs | None = None
     pull_policy: str = "Always"
+
+    @property
+    def mounted(self) -> list[Volume]:
+        shm = [Volume.shared_memory(self.shared_memory)] if self.shared_memory else []
+        return [*self.volumes, *map(scratch_volume, self.scratch), *shm]
 
     @property
     def reads_secrets(self) -> bool:
@@ -145,7 +206,7 @@ class Container:
         return any(map(_reads_secret, self.env)) or any(map(_reads_secret, self.env_from))
 
     def spec(self) -> ContainerArgs:
-        mounted = [*self.volumes, *map(scratch_volume, self.scratch)]
+        mounted = self.mounted
         return ContainerArgs(
             name=self.name,
             image=self.image,
@@ -168,6 +229,7 @@ class Container:
             liveness_probe=self.liveness,
             readiness_probe=self.readiness,
             startup_probe=self.startup,
+            lifecycle=self.lifecycle,
         )
 
 
@@ -175,7 +237,7 @@ class Container:
 # each with its reason. They are annotated only on the workloads they apply to.
 SCAN_SKIPS = {
     "CKV_K8S_43": "images are pinned by version tag in the validated stack config, not by digest",
-    "CKV_K8S_40": "runs as the image's own non-root user (PostgreSQL and Redis 999, Authentik 1000)",
+    "CKV_K8S_40": "runs as the non-root UID its image expects (PostgreSQL, Redis 999, Authentik 1000; docs/images.md)",
     "CKV_K8S_35": "the application reads its credentials from environment variables, filled from Secrets",
 }
 
@@ -197,7 +259,9 @@ RECREATE = DeploymentStrategyArgs(type="Recreate")
 @dataclass
 class Pod:
     """The pods of one workload: its name, labels (the selector is their stable
-    subset), containers and the user they all run as.
+    subset), containers and the user (and group, the user's number unless given)
+    they all run as. `checksum` (content_checksum of the data they read) goes into
+    the template's annotations.
 
     The service account token is never automounted: a pod that talks to the API
     server (the gateway) gets it through an explicit projected volume instead.
@@ -211,6 +275,8 @@ class Pod:
     affinity: AffinityArgs | None = None
     service_account: str | None = None
     restart_policy: str | None = None
+    run_as_group: int | None = None
+    checksum: pulumi.Input[str] | None = None
 
     @property
     def peer(self) -> Peer:
@@ -222,7 +288,7 @@ class Pod:
         mounted: dict[str, Volume] = {}
         for container in self.containers:
             mounted.update((volume.name, volume) for volume in container.volumes)
-        scratch = {v.name: v for c in self.containers for v in map(scratch_volume, c.scratch)}
+        scratch = {v.name: v for c in self.containers for v in c.mounted[len(c.volumes) :]}
         ordered = [
             *sorted(mounted.values(), key=lambda volume: not volume.read_only),
             *(scratch[name] for name in sorted(scratch)),
@@ -236,8 +302,8 @@ class Pod:
             security_context=PodSecurityContextArgs(
                 run_as_non_root=True,
                 run_as_user=self.run_as_user,
-                run_as_group=self.run_as_user,
-                fs_group=self.run_as_user,
+                run_as_group=self.group,
+                fs_group=self.group,
                 seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"),
             ),
             containers=[container.spec() for container in self.containers],
@@ -246,7 +312,14 @@ class Pod:
             service_account_name=self.service_account,
             restart_policy=self.restart_policy,
         )
-        return PodTemplateSpecArgs(metadata=ObjectMetaArgs(labels=dict(self.labels)), spec=spec)
+        annotations = None if self.checksum is None else {CHECKSUM_ANNOTATION: self.checksum}
+        return PodTemplateSpecArgs(
+            metadata=ObjectMetaArgs(labels=dict(self.labels), annotations=annotations), spec=spec
+        )
+
+    @property
+    def group(self) -> int:
+        return self.run_as_user if self.run_as_group is None else self.run_as_group
 
     def workload_metadata(self) -> ObjectMetaArgs:
         """checkov.io/skip annotations for the SCAN_SKIPS that apply to these pods."""

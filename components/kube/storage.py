@@ -37,6 +37,11 @@ from components.kube.meta import metadata
 RETAIN_CLAIMS = StatefulSetPersistentVolumeClaimRetentionPolicyArgs(when_deleted="Retain", when_scaled="Retain")
 
 
+# Each disk-backed scratch directory; their sum stays below a container's
+# ephemeral-storage limit (components/from_settings.py).
+SCRATCH_SIZE = "256Mi"
+
+
 def survives_destroy(parent: pulumi.Resource, *, protect: bool) -> pulumi.ResourceOptions:
     """Options of a resource that holds data: `pulumi destroy` leaves it in the
     cluster, and refuses to run at all while it is protected (the target decides)."""
@@ -57,8 +62,15 @@ class Volume:
         return VolumeMountArgs(name=self.name, mount_path=self.path, read_only=True if self.read_only else None)
 
     @staticmethod
-    def empty(name: str, path: str) -> Volume:
-        return Volume(name, path, VolumeArgs(name=name, empty_dir=EmptyDirVolumeSourceArgs()))
+    def empty(name: str, path: str, size: str = SCRATCH_SIZE) -> Volume:
+        """A disk-backed emptyDir of at most `size`."""
+        return Volume(name, path, VolumeArgs(name=name, empty_dir=EmptyDirVolumeSourceArgs(size_limit=size)))
+
+    @staticmethod
+    def shared_memory(size: str) -> Volume:
+        """A memory-backed emptyDir on /dev/shm (the runtime's own is 64 MiB)."""
+        source = EmptyDirVolumeSourceArgs(medium="Memory", size_limit=size)
+        return Volume("shm", "/dev/shm", VolumeArgs(name="shm", empty_dir=source))
 
     @staticmethod
     def config_map(name: str, path: str, config_map: str) -> Volume:

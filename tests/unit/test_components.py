@@ -108,10 +108,10 @@ def test_every_pod_is_hardened(stack: str) -> None:
 @every_stack
 def test_every_container_has_requests_and_limits(stack: str) -> None:
     for workload, pod in _pods(built(stack)):
-        for container in pod["containers"]:
+        for container in [*pod["containers"], *pod.get("initContainers", [])]:
             resources = container["resources"]
             for bound in ("requests", "limits"):
-                assert set(resources[bound]) == {"cpu", "memory"}, workload.k8s_name
+                assert set(resources[bound]) == {"cpu", "memory", "ephemeral-storage"}, workload.k8s_name
 
 
 @every_stack

@@ -99,7 +99,7 @@ def test_containers_are_hardened_by_default() -> None:
     assert context["capabilities"] == {"drop": ["ALL"]}
     assert context["seccompProfile"] == {"type": "RuntimeDefault"}
     assert pod["automountServiceAccountToken"] is False
-    assert {"name": "scratch-tmp", "emptyDir": {}} in pod["volumes"]
+    assert {"name": "scratch-tmp", "emptyDir": {"sizeLimit": "256Mi"}} in pod["volumes"]
 
 
 def test_scan_skips_name_only_the_checks_that_apply() -> None:

@@ -75,8 +75,8 @@ def test_local_postgres_is_pgvector_with_seed_resources() -> None:
     pg = containers(sts)["postgres"]
     assert pg["image"] == "pgvector/pgvector:pg15"
     assert pg["resources"] == {
-        "requests": {"cpu": "250m", "memory": "256Mi"},
-        "limits": {"cpu": "500m", "memory": "512Mi"},
+        "requests": {"cpu": "250m", "memory": "256Mi", "ephemeral-storage": "64Mi"},
+        "limits": {"cpu": "500m", "memory": "512Mi", "ephemeral-storage": "1Gi"},
     }
     claim = sts.inputs["spec"]["volumeClaimTemplates"][0]["spec"]
     assert claim["resources"]["requests"]["storage"] == "10Gi"
@@ -91,8 +91,8 @@ def test_local_redis_appendonly_with_seed_resources() -> None:
     assert redis["image"] == "redis:7-alpine"
     assert redis["command"][2:] == ["--appendonly", "yes", "--appendfsync", "everysec"]
     assert redis["resources"] == {
-        "requests": {"cpu": "100m", "memory": "128Mi"},
-        "limits": {"cpu": "250m", "memory": "256Mi"},
+        "requests": {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
+        "limits": {"cpu": "250m", "memory": "256Mi", "ephemeral-storage": "1Gi"},
     }
     claim = run.one("PersistentVolumeClaim", "redis-data", "staging-infra")
     assert claim.inputs["spec"]["resources"]["requests"]["storage"] == "2Gi"
@@ -217,8 +217,9 @@ def test_minikube_backend() -> None:
     )
     backend = containers(deployment)["todo-backend"]
     assert backend["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        assert backend[probe]["httpGet"] == {"path": "/health", "port": "http"}
+    assert backend["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    for probe in ("livenessProbe", "startupProbe"):
+        assert backend[probe]["tcpSocket"] == {"port": "http"}
     env = env_of(backend)
     assert env["OPENAI_MODEL"] == {"configMapKeyRef": {"name": "todo-backend-config", "key": "OPENAI_MODEL"}}
     assert env["OPENAI_API_KEY"] == {"secretKeyRef": {"name": "todo-backend-secrets", "key": "OPENAI_API_KEY"}}
@@ -335,7 +336,7 @@ def test_staging_stateless_services_have_two_replicas_and_budgets() -> None:
 
 def test_staging_has_larger_resources_than_local() -> None:
     big = containers(staging().one("StatefulSet", "postgres"))["postgres"]["resources"]
-    assert big["limits"] == {"cpu": "2", "memory": "4Gi"}
+    assert big["limits"] == {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "1Gi"}
 
 
 def test_staging_protects_data_from_destroy() -> None:
