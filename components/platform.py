@@ -139,6 +139,5 @@ class Platform(pulumi.ComponentResource):
                 "authentikUrl": self.authentik.url,
                 "authentikAdminUser": "akadmin",
                 "authentikAdminPassword": self.authentik.admin_password,
-                "authentikAdminToken": self.authentik.admin_token,
             }
         return out
