@@ -46,7 +46,7 @@ $(STATE)/passphrase:
 
 passphrase: $(STATE)/passphrase ## generate the passphrase of the local file backend's stacks, once
 
-up: venv tools cluster passphrase ## pulumi up --stack STACK (local) --yes, then its outputs
+up: venv tools $(if $(filter local,$(STACK)),cluster) passphrase ## pulumi up --stack STACK (local) --yes, then its outputs
 	@$(PULUMI) pulumi up --stack $(STACK) --yes --suppress-outputs && pulumi stack output --stack $(STACK)
 
 policy/venv/.installed: policy/requirements.txt

@@ -7,9 +7,9 @@ from components.platform import Platform
 from components.settings import load_settings
 
 settings = load_settings()
-# Every Kubernetes object goes through this one provider, for the cluster the stack
-# file names; the stack config turns the default provider off (strictMode).
+# Every Kubernetes object goes to the cluster the stack file names, through the
+# stack's providers; the stack config turns the default provider off (strictMode).
 cluster = stack_provider()
-platform = Platform(pulumi.get_stack(), settings, opts=pulumi.ResourceOptions(providers=[cluster]))
+platform = Platform(pulumi.get_stack(), settings, opts=cluster.resource_options())
 for key, value in platform.outputs().items():
     pulumi.export(key, value)

@@ -17,7 +17,9 @@ instead of trusting state written against a cluster that no longer exists.
 The provider uses client-side apply (`enableServerSideApply: false`): a create
 is then a create, and an object that already exists under the same name, made by
 someone else, fails the preview instead of being adopted by a server-side apply
-upsert (and later deleted by `pulumi destroy`).
+upsert (and later deleted by `pulumi destroy`). Only the objects the stack keeps on
+`destroy` (`retainOnDelete`) go through a second, server-side apply provider, so a
+later `up` takes its own data back (see StackProviders).
 """
 
 from __future__ import annotations
@@ -129,28 +131,55 @@ def resolve(settings: ClusterConfig, project_dir: Path) -> Cluster:
     )
 
 
-def stack_provider(name: str = PROVIDER_NAME, project_dir: Path | None = None) -> k8s.Provider:
-    """The one Kubernetes provider of this stack, for the cluster its stack file names."""
+@dataclass(frozen=True)
+class StackProviders:
+    """The stack's two providers for its one cluster.
+
+    `main` creates with client-side apply: an object that already exists fails the
+    preview instead of being adopted. `retained` (server-side apply, which upserts)
+    takes only the objects the stack keeps on `destroy` (`retainOnDelete`: the data
+    namespace and volume claims), so that `up` after `destroy` binds them again.
+    """
+
+    main: k8s.Provider
+    retained: k8s.Provider
+
+    def resource_options(self) -> pulumi.ResourceOptions:
+        """Options for the top component: its children inherit `main`; retained
+        objects are moved to `retained` (a transformation, so components stay as they are)."""
+
+        def retained_objects(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+            if args.type_.startswith("kubernetes:") and args.opts.retain_on_delete:
+                return pulumi.ResourceTransformationResult(
+                    args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(provider=self.retained))
+                )
+            return None
+
+        return pulumi.ResourceOptions(providers=[self.main], transformations=[retained_objects])
+
+
+def stack_provider(name: str = PROVIDER_NAME, project_dir: Path | None = None) -> StackProviders:
+    """The Kubernetes providers of this stack, for the cluster its stack file names."""
     settings = read_config()
     # strictMode is read by the provider from the stack config (kubernetes:strictMode):
     # it refuses a default provider and an explicit one without kubeconfig and context.
-    options = {"enable_server_side_apply": False}
     if settings.render_directory:
         # Render mode writes manifests and never contacts a cluster.
-        return k8s.Provider(
-            name,
-            render_yaml_to_directory=settings.render_directory,
-            context=settings.context or "render",
-            kubeconfig="{}",
-            cluster_identifier="render",
-            **options,
-        )
-    cluster = resolve(settings, project_dir or Path.cwd())
-    return k8s.Provider(
-        name,
-        kubeconfig=pulumi.Output.secret(cluster.kubeconfig),
-        context=cluster.context,
-        cluster_identifier=cluster.identity,
-        delete_unreachable=settings.delete_unreachable,
-        **options,
+        common: dict[str, Any] = {
+            "render_yaml_to_directory": settings.render_directory,
+            "context": settings.context or "render",
+            "kubeconfig": "{}",
+            "cluster_identifier": "render",
+        }
+    else:
+        cluster = resolve(settings, project_dir or Path.cwd())
+        common = {
+            "kubeconfig": pulumi.Output.secret(cluster.kubeconfig),
+            "context": cluster.context,
+            "cluster_identifier": cluster.identity,
+            "delete_unreachable": settings.delete_unreachable,
+        }
+    return StackProviders(
+        main=k8s.Provider(name, enable_server_side_apply=False, **common),
+        retained=k8s.Provider(f"{name}-retained", enable_server_side_apply=True, **common),
     )

@@ -221,8 +221,8 @@ def run_program(
     @pulumi.runtime.test
     def program() -> Any:
         settings = load_settings()
-        provider = stack_provider(project_dir=ROOT)
-        platform = Platform(stack, settings, opts=pulumi.ResourceOptions(providers=[provider]))
+        providers = stack_provider(project_dir=ROOT)
+        platform = Platform(stack, settings, opts=providers.resource_options())
         return asyncio.ensure_future(collect(platform.outputs()))
 
     try:
