@@ -8,7 +8,7 @@ What one run does:
 
 1. Starts a fresh cluster `platform-bench` (cluster/up.sh with PLATFORM_CLUSTER_NAME
    and PLATFORM_CLUSTER_STATE=.state/bench), renders the local stack's manifests the
-   way `make render` does (scripts/stack.py up --stack local --render
+   way `make render` does (scripts/render.py --stack local --out
    build/render/local) and copies them aside.
 2. Copies the project (Pulumi.yaml, __main__.py, components/, the stack file) into a
    scratch directory with its own file backend and passphrase: the committed stack
