@@ -219,9 +219,28 @@ def server(clone: Clone) -> str:
     return str(yaml.safe_load(clone.kubeconfig.read_text())["clusters"][0]["cluster"]["server"])
 
 
+def tools_overlay(parent: Path) -> Path:
+    """A tool cache for make in the clones: the built tools and plugins of the shared
+    cache, linked, but its own `pulumi` entry, which `make tools` points at whatever
+    CLI is first on PATH (so a run with another CLI leaves the shared cache alone)."""
+    shared = Path(os.environ["PLATFORM_TOOLS_CACHE"])
+    overlay = parent / "tools-cache"
+    (overlay / "bin").mkdir(parents=True)
+    for entry in (shared / "bin").iterdir():
+        if not entry.name.startswith(("pulumi-3", ".")):
+            (overlay / "bin" / entry.name).symlink_to(entry)
+    for name in ("pulumi-home", "gomod", "gocache"):
+        (overlay / name).symlink_to(shared / name)
+    return overlay
+
+
 @pytest.fixture
 def two_clones(tmp_path: Path) -> Iterator[tuple[Clone, Clone]]:
-    clones = (fresh_clone(tmp_path, "first"), fresh_clone(tmp_path, "second"))
+    cache = str(tools_overlay(tmp_path))
+    clones = (
+        fresh_clone(tmp_path, "first", PLATFORM_TOOLS_CACHE=cache),
+        fresh_clone(tmp_path, "second", PLATFORM_TOOLS_CACHE=cache),
+    )
     yield clones
     for clone in clones:
         clone.run("make", "down", check=False)
