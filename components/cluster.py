@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,19 +144,34 @@ class StackProviders:
 
     main: k8s.Provider
     retained: k8s.Provider
+    reader: ClusterReader | None = None
 
     def resource_options(self) -> pulumi.ResourceOptions:
         """Options for the top component: its children inherit `main`; retained
-        objects are moved to `retained` (a transformation, so components stay as they are)."""
+        objects are moved to `retained`, and every other object is checked against
+        the cluster first (transformations, so components stay as they are)."""
+        reader = [self.reader] if self.reader is not None and self.reader.usable else []
 
-        def retained_objects(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
-            if args.type_.startswith("kubernetes:") and args.opts.retain_on_delete:
+        def each_object(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+            if not args.type_.startswith("kubernetes:"):
+                return None
+            if args.opts.retain_on_delete:
                 return pulumi.ResourceTransformationResult(
                     args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(provider=self.retained))
                 )
+            if reader:
+                try:
+                    problem = not_ours(args.type_, args.name, args.props, reader[0])
+                except OSError as error:
+                    # Unreachable now: the provider reports that itself.
+                    pulumi.log.warn(f"could not check for existing objects ({error}); the provider still refuses them")
+                    reader.clear()
+                    return None
+                if problem:
+                    raise ConfigError(problem)
             return None
 
-        return pulumi.ResourceOptions(providers=[self.main], transformations=[retained_objects])
+        return pulumi.ResourceOptions(providers=[self.main], transformations=[each_object])
 
 
 def stack_provider(name: str = PROVIDER_NAME, project_dir: Path | None = None) -> StackProviders:
@@ -163,6 +179,7 @@ def stack_provider(name: str = PROVIDER_NAME, project_dir: Path | None = None) -
     settings = read_config()
     # strictMode is read by the provider from the stack config (kubernetes:strictMode):
     # it refuses a default provider and an explicit one without kubeconfig and context.
+    reader: ClusterReader | None = None
     if settings.render_directory:
         # Render mode writes manifests and never contacts a cluster.
         common: dict[str, Any] = {
@@ -173,6 +190,7 @@ def stack_provider(name: str = PROVIDER_NAME, project_dir: Path | None = None) -
         }
     else:
         cluster = resolve(settings, project_dir or Path.cwd())
+        reader = ClusterReader(cluster)
         common = {
             "kubeconfig": pulumi.Output.secret(cluster.kubeconfig),
             "context": cluster.context,
@@ -182,4 +200,114 @@ def stack_provider(name: str = PROVIDER_NAME, project_dir: Path | None = None) -
     return StackProviders(
         main=k8s.Provider(name, enable_server_side_apply=False, **common),
         retained=k8s.Provider(f"{name}-retained", enable_server_side_apply=True, **common),
+        reader=reader,
+    )
+
+
+# --- objects that exist already ---------------------------------------------------
+
+_CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "IngressClass", "StorageClass", "PriorityClass"}
+# The field manager of the provider's client-side apply (pulumi-kubernetes 4.x): an
+# object that carries it was created or updated by a Pulumi stack.
+PULUMI_MANAGER = "pulumi-kubernetes"
+
+
+def _plural(kind: str) -> str:
+    lower = kind.lower()
+    if lower.endswith("y"):
+        return lower[:-1] + "ies"
+    if lower.endswith("s"):
+        return lower + "es"
+    return lower + "s"
+
+
+def api_path(type_token: str, namespace: str | None, name: str) -> str:
+    """The API path of an object from its Pulumi type, e.g. kubernetes:apps/v1:Deployment."""
+    _, group_version, kind = type_token.split(":")
+    group, _, version = group_version.rpartition("/")
+    prefix = f"/api/{version}" if group == "core" else f"/apis/{group}/{version}"
+    if kind in _CLUSTER_SCOPED or not namespace:
+        return f"{prefix}/{_plural(kind)}/{name}"
+    return f"{prefix}/namespaces/{namespace}/{_plural(kind)}/{name}"
+
+
+class ClusterReader:
+    """GETs against the named context's API server with the kubeconfig's own
+    credentials (certificates or a token). Kubeconfigs that run a command for their
+    credentials (cloud logins) are not read here; the provider's plain creates still
+    refuse existing objects there, with its own message."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        import ssl
+        import tempfile
+
+        document = yaml.safe_load(cluster.kubeconfig) or {}
+        contexts = {item["name"]: item.get("context") or {} for item in document.get("contexts") or []}
+        context = contexts[cluster.context]
+        clusters = {item["name"]: item.get("cluster") or {} for item in document.get("clusters") or []}
+        users = {item["name"]: item.get("user") or {} for item in document.get("users") or []}
+        server = clusters.get(context.get("cluster", ""), {})
+        user = users.get(context.get("user", ""), {})
+        self.server = cluster.server.rstrip("/")
+        self.headers = {"Accept": "application/json"}
+        self.usable = not ({"exec", "auth-provider"} & set(user))
+        self.context: ssl.SSLContext | None = None
+        if not self.usable or not self.server.startswith("https://"):
+            return
+        self.context = ssl.create_default_context()
+        ca = _data(server, "certificate-authority", Path.cwd())
+        if server.get("insecure-skip-tls-verify"):
+            self.context.check_hostname = False
+            self.context.verify_mode = ssl.CERT_NONE
+        elif ca:
+            self.context.load_verify_locations(cadata=ca.decode())
+        if user.get("token"):
+            self.headers["Authorization"] = f"Bearer {user['token']}"
+        cert, key = _data(user, "client-certificate", Path.cwd()), _data(user, "client-key", Path.cwd())
+        if cert and key:
+            with tempfile.TemporaryDirectory() as directory:
+                certfile, keyfile = Path(directory) / "cert", Path(directory) / "key"
+                certfile.touch(mode=0o600)
+                keyfile.touch(mode=0o600)
+                certfile.write_bytes(cert)
+                keyfile.write_bytes(key)
+                self.context.load_cert_chain(str(certfile), str(keyfile))
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        """The object at `path`, or None when it does not exist."""
+        import json
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(self.server + path, headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=self.context) as response:
+                return dict(json.loads(response.read()))
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise
+
+
+def not_ours(type_token: str, logical_name: str, props: Mapping[str, Any], reader: ClusterReader) -> str | None:
+    """Why registering this object would take over one the stack did not create, or None."""
+    metadata = props.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        return None
+    name, namespace = metadata.get("name"), metadata.get("namespace")
+    if not isinstance(name, str) or not (namespace is None or isinstance(namespace, str)):
+        return None
+    live = reader.get(api_path(type_token, namespace, name))
+    if live is None:
+        return None
+    managers = {entry.get("manager", "") for entry in live.get("metadata", {}).get("managedFields") or []}
+    if PULUMI_MANAGER in managers:
+        return None
+    kind = type_token.split(":")[-1]
+    where = f"{namespace}/{name}" if namespace and kind not in _CLUSTER_SCOPED else name
+    return (
+        f"{kind} {where} already exists in the cluster and was not created by this stack; nothing was "
+        f"changed. Rename ours in the stack file, remove yours, or, if it should belong to this stack, "
+        f"take it over: `pulumi import {type_token} {logical_name} {where}` with `--parent` and "
+        f'`--provider` (docs/operations.md, "Objects the stack did not create")'
     )

@@ -183,7 +183,8 @@ def test_an_object_made_outside_the_stack_is_neither_adopted_nor_deleted(
         done = clone.pulumi(*command, "--stack", "local", check=False)
         output = done.stdout + done.stderr
         assert done.returncode != 0, output
-        assert 'namespaces "staging-web" already exists' in output, output
+        assert "Namespace staging-web already exists in the cluster and was not created by this stack" in output
+        assert "pulumi import kubernetes:core/v1:Namespace namespaces-staging-web staging-web" in output, output
     clone.pulumi("destroy", "--stack", "local", "--yes")
 
     after = json.loads(kubectl("get", "namespace", "staging-web", "-o", "json").stdout)["metadata"]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import http.server
+import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
 
-from components.cluster import ClusterConfig, resolve
+from components.cluster import ClusterConfig, api_path, resolve
 from components.settings import ConfigError
 from tests.unit.harness import ROOT, cluster_config, run_program, stack_config
 
@@ -119,3 +123,81 @@ def test_every_kubernetes_object_goes_to_the_stack_providers(stack: str) -> None
             # Only what destroy keeps is upserted, so that up takes it back.
             expected = "::cluster-retained::" if r.retain_on_delete else "::cluster::"
             assert expected in r.provider, f"{r.urn} uses provider {r.provider!r}"
+
+
+# --- objects that exist already ---------------------------------------------------
+
+
+class FakeApi(http.server.BaseHTTPRequestHandler):
+    """An API server that knows a few objects by path."""
+
+    objects: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def do_GET(self) -> None:
+        item = self.objects.get(self.path)
+        body = json.dumps(item or {"kind": "Status", "code": 404}).encode()
+        self.send_response(200 if item else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[Path, dict[str, dict[str, Any]]]]:
+    """A local fake API server and a kubeconfig (context kind-platform, token) for it."""
+    objects: dict[str, dict[str, Any]] = {}
+    handler = type("Handler", (FakeApi,), {"objects": objects})
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    path = kubeconfig(tmp_path / "kubeconfig", "kind-platform", server=f"http://127.0.0.1:{server.server_port}")
+    yield path, objects
+    server.shutdown()
+
+
+def managed_by(*managers: str) -> dict[str, Any]:
+    return {"metadata": {"managedFields": [{"manager": m} for m in managers]}}
+
+
+def test_api_paths_of_core_group_namespaced_and_cluster_scoped_kinds() -> None:
+    assert api_path("kubernetes:core/v1:Namespace", None, "a") == "/api/v1/namespaces/a"
+    assert api_path("kubernetes:core/v1:Secret", "ns", "s") == "/api/v1/namespaces/ns/secrets/s"
+    assert api_path("kubernetes:networking.k8s.io/v1:NetworkPolicy", "ns", "p") == (
+        "/apis/networking.k8s.io/v1/namespaces/ns/networkpolicies/p"
+    )
+    assert api_path("kubernetes:networking.k8s.io/v1:IngressClass", None, "traefik") == (
+        "/apis/networking.k8s.io/v1/ingressclasses/traefik"
+    )
+    assert api_path("kubernetes:networking.k8s.io/v1:Ingress", "ns", "i") == (
+        "/apis/networking.k8s.io/v1/namespaces/ns/ingresses/i"
+    )
+
+
+def test_an_object_made_outside_the_stack_stops_the_program_with_kind_name_and_import(
+    api: tuple[Path, dict[str, dict[str, Any]]],
+) -> None:
+    path, objects = api
+    objects["/apis/networking.k8s.io/v1/ingressclasses/traefik"] = managed_by("k3s")
+    cluster = cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
+    with pytest.raises(ConfigError) as raised:
+        run_program(stack_config("local"), stack="local", cluster=cluster)
+    message = str(raised.value)
+    assert "IngressClass traefik already exists" in message and "not created by this stack" in message
+    assert "pulumi import kubernetes:networking.k8s.io/v1:IngressClass" in message
+    from tests.unit.harness import last_run
+
+    assert not [r for r in last_run().registrations if r.k8s_name == "traefik" and r.kind == "IngressClass"]
+
+
+def test_objects_the_provider_made_and_absent_ones_pass(api: tuple[Path, dict[str, dict[str, Any]]]) -> None:
+    path, objects = api
+    objects["/apis/networking.k8s.io/v1/ingressclasses/traefik"] = managed_by("pulumi-kubernetes")
+    objects["/api/v1/namespaces/staging-web"] = managed_by("kube-controller-manager", "pulumi-kubernetes")
+    # Retained objects are not checked: server-side apply takes them back after a destroy.
+    objects["/api/v1/namespaces/staging-infra"] = managed_by("pulumi-kubernetes-abc123")
+    cluster = cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
+    run = run_program(stack_config("local"), stack="local", cluster=cluster)
+    assert run.one("IngressClass", "traefik")
