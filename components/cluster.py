@@ -181,13 +181,9 @@ def stack_provider(name: str = PROVIDER_NAME, project_dir: Path | None = None) -
     # it refuses a default provider and an explicit one without kubeconfig and context.
     reader: ClusterReader | None = None
     if settings.render_directory:
-        # Render mode writes manifests and never contacts a cluster.
-        common: dict[str, Any] = {
-            "render_yaml_to_directory": settings.render_directory,
-            "context": settings.context or "render",
-            "kubeconfig": "{}",
-            "cluster_identifier": "render",
-        }
+        # Render mode writes manifests and never contacts a cluster; the provider
+        # refuses kubeconfig and context with it (so a render stack has no strictMode).
+        common: dict[str, Any] = {"render_yaml_to_directory": settings.render_directory, "cluster_identifier": "render"}
     else:
         cluster = resolve(settings, project_dir or Path.cwd())
         reader = ClusterReader(cluster)

@@ -3,8 +3,8 @@
     python scripts/render.py --stack local --out build/render/local [--secret KEY=VALUE]
 
 The program runs in a scratch copy of the project (`.state/render/`, its own file
-backend and a throwaway passphrase), with the committed stack file plus
-`kubernetes:renderYamlToDirectory`, so no cluster is contacted and neither the
+backend and a throwaway passphrase), with the committed stack file's config, its
+cluster keys replaced by `kubernetes:renderYamlToDirectory`, so no cluster is contacted and neither the
 checkout's stack files nor its state change. The provider writes a manifest only
 when it creates an object, so every render starts from an empty stack.
 """
@@ -56,6 +56,10 @@ def main() -> None:
             shutil.copy(source, project / name)
     (project / ".venv").symlink_to(ROOT / ".venv")
     config = dict((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
+    # The provider refuses a kubeconfig or context with renderYamlToDirectory, and
+    # strictMode asks for both: a render names no cluster at all.
+    for key in ("kubeconfig", "context", "strictMode", "deleteUnreachable"):
+        config.pop(f"kubernetes:{key}", None)
     config["kubernetes:renderYamlToDirectory"] = str(out)
     (project / stack_file.name).write_text(yaml.safe_dump({"config": config}, sort_keys=False))
     env = dict(os.environ)
