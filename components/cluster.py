@@ -8,8 +8,9 @@ Each stack file names its cluster with the Kubernetes provider's own config keys
 
 `stack_provider` reads that kubeconfig, stops with a `ConfigError` when it is
 missing or lacks the named context (so `preview` and `up` never fall back to
-whatever cluster is current), and returns one explicit provider for the whole
-program. Its `clusterIdentifier` is derived from the context's API server and CA:
+whatever cluster is current), and returns the program's explicit providers for
+that cluster (StackProviders). Their `clusterIdentifier` is derived from the
+context's API server and CA:
 a new cluster behind the same stack (`make cluster-down` then `make cluster`) is a
 new provider, so `preview` shows every object to create again and `up` converges,
 instead of trusting state written against a cluster that no longer exists.
@@ -17,9 +18,11 @@ instead of trusting state written against a cluster that no longer exists.
 The provider uses client-side apply (`enableServerSideApply: false`): a create
 is then a create, and an object that already exists under the same name, made by
 someone else, fails the preview instead of being adopted by a server-side apply
-upsert (and later deleted by `pulumi destroy`). Only the objects the stack keeps on
-`destroy` (`retainOnDelete`) go through a second, server-side apply provider, so a
-later `up` takes its own data back (see StackProviders).
+upsert (and later deleted by `pulumi destroy`). Before that, each object is looked
+up in the cluster (ClusterReader), so one that someone else made stops the program
+with its kind, name and the `pulumi import` line. Only the objects the stack keeps
+on `destroy` (`retainOnDelete`) go through a second, server-side apply provider, so
+a later `up` takes its own data back (see StackProviders).
 """
 
 from __future__ import annotations
@@ -297,7 +300,9 @@ def not_ours(type_token: str, logical_name: str, props: Mapping[str, Any], reade
     if live is None:
         return None
     managers = {entry.get("manager", "") for entry in live.get("metadata", {}).get("managedFields") or []}
-    if PULUMI_MANAGER in managers:
+    # Client-side apply writes `pulumi-kubernetes`; server-side apply (this stack
+    # before, and its retained objects) `pulumi-kubernetes-<suffix>`.
+    if any(manager.startswith(PULUMI_MANAGER) for manager in managers):
         return None
     kind = type_token.split(":")[-1]
     where = f"{namespace}/{name}" if namespace and kind not in _CLUSTER_SCOPED else name

@@ -196,6 +196,8 @@ def test_objects_the_provider_made_and_absent_ones_pass(api: tuple[Path, dict[st
     path, objects = api
     objects["/apis/networking.k8s.io/v1/ingressclasses/traefik"] = managed_by("pulumi-kubernetes")
     objects["/api/v1/namespaces/staging-web"] = managed_by("kube-controller-manager", "pulumi-kubernetes")
+    # Made by this stack before, with server-side apply (its field manager has a suffix).
+    objects["/api/v1/namespaces/staging-core"] = managed_by("pulumi-kubernetes-7f3a9c2e")
     # Retained objects are not checked: server-side apply takes them back after a destroy.
     objects["/api/v1/namespaces/staging-infra"] = managed_by("pulumi-kubernetes-abc123")
     cluster = cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
