@@ -6,15 +6,18 @@ SHELL := bash
 VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= local
-# KUBE=<kubeconfig> deploys to an existing cluster (minikube, a cloud) instead of
-# starting the local one; it is never taken from the environment's KUBECONFIG.
-KUBE ?=
 PYTHON ?= python3
 # Every target that runs the CLI or talks to the cluster sources the tool paths first.
 TOOLS_ENV := . tools/env.sh &&
-STACK_CMD := $(TOOLS_ENV) $(if $(KUBE),KUBECONFIG=$(KUBE),env -u KUBECONFIG) $(BIN)/python scripts/stack.py
+# The plain Pulumi commands of the README, with this checkout's file backend and
+# passphrase (`pulumi login file://...` as an environment variable, so make never
+# changes the user's own login). Which cluster a stack acts on is in its stack file.
+STATE := $(CURDIR)/.state
+PULUMI := $(TOOLS_ENV) export PULUMI_BACKEND_URL=file://$(STATE)/backend \
+	PULUMI_CONFIG_PASSPHRASE_FILE=$(STATE)/passphrase && mkdir -p $(STATE)/backend && \
+	pulumi stack select --create $(STACK) --secrets-provider passphrase &&
 
-.PHONY: help venv tools cluster cluster-down up preview destroy down refresh outputs render scan secret \
+.PHONY: help venv tools cluster cluster-down passphrase up preview destroy down refresh outputs render scan secret \
 	validate docs snapshots lint test test-unit test-policy test-e2e bench
 
 help: ## list the targets
@@ -37,8 +40,14 @@ cluster: tools ## start the local cluster: kind if Docker and kind work, else th
 cluster-down: ## remove the local cluster
 	@cluster/down.sh
 
-up: venv tools $(if $(KUBE),,cluster) ## deploy STACK (local) to the local cluster, or to KUBE=<kubeconfig>; print the outputs
-	@$(STACK_CMD) up --stack $(STACK)
+$(STATE)/passphrase:
+	@mkdir -p $(STATE) && (umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' >$@)
+	@echo "[make] generated the passphrase of this checkout's stacks in .state/passphrase (keep it: it decrypts the state)"
+
+passphrase: $(STATE)/passphrase ## generate the passphrase of the local file backend's stacks, once
+
+up: venv tools $(if $(filter local,$(STACK)),cluster) passphrase ## pulumi up --stack STACK (local) --yes, then its outputs
+	@$(PULUMI) pulumi up --stack $(STACK) --yes --suppress-outputs && pulumi stack output --stack $(STACK)
 
 policy/venv/.installed: policy/requirements.txt
 	@echo "[policy] installing the policy pack's requirements into policy/venv"
@@ -46,21 +55,21 @@ policy/venv/.installed: policy/requirements.txt
 	@policy/venv/bin/pip install --quiet --disable-pip-version-check -r policy/requirements.txt
 	@touch $@
 
-preview: venv tools policy/venv/.installed ## pulumi preview of STACK with the policy pack
-	@$(STACK_CMD) preview --stack $(STACK) --policy-pack policy
+preview: venv tools passphrase policy/venv/.installed ## pulumi preview --stack STACK with the policy pack
+	@$(PULUMI) pulumi preview --stack $(STACK) --diff --policy-pack policy
 
-destroy: venv tools ## pulumi destroy of STACK
-	@$(STACK_CMD) destroy --stack $(STACK)
+destroy: venv tools passphrase ## pulumi destroy --stack STACK
+	@$(PULUMI) pulumi destroy --stack $(STACK) --yes
 
-refresh: venv tools ## pulumi refresh of STACK
-	@$(STACK_CMD) refresh --stack $(STACK)
+refresh: venv tools passphrase ## pulumi refresh --stack STACK
+	@$(PULUMI) pulumi refresh --stack $(STACK) --yes
 
-outputs: venv tools ## the outputs of STACK
-	@$(STACK_CMD) outputs --stack $(STACK)
+outputs: venv tools passphrase ## pulumi stack output --stack STACK
+	@$(PULUMI) pulumi stack output --stack $(STACK)
 
-secret: venv tools ## set a secret config value of STACK, prompted for: make secret STACK=minikube KEY=openaiApiKey
+secret: venv tools passphrase ## pulumi config set --secret, prompted for: make secret STACK=minikube KEY=openaiApiKey
 	@test -n "$(KEY)" || { echo "usage: make secret STACK=<stack> KEY=<key under platform:>"; exit 2; }
-	@$(STACK_CMD) config --stack $(STACK) -- set --secret platform:$(KEY)
+	@$(PULUMI) pulumi config set --secret --stack $(STACK) platform:$(KEY)
 
 down: ## destroy the local stack, then remove the cluster
 	@if [ -f .state/kubeconfig ]; then $(MAKE) --no-print-directory destroy STACK=$(STACK); fi
@@ -70,7 +79,7 @@ RENDER_STACKS := local minikube staging
 render: venv tools ## write every stack's manifests to build/render/<stack> (Secrets in plaintext: never commit)
 	@for stack in $(RENDER_STACKS); do \
 		extra=""; [ "$$stack" != minikube ] || extra="--secret platform:openaiApiKey=placeholder-for-render"; \
-		$(STACK_CMD) up --stack $$stack --render build/render/$$stack $$extra; \
+		$(TOOLS_ENV) $(BIN)/python scripts/render.py --stack $$stack --out build/render/$$stack $$extra; \
 	done
 
 .venv-scan/.installed: requirements-scan.txt

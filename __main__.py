@@ -1,11 +1,15 @@
-"""The staging platform: validate the stack config, build the platform, export outputs."""
+"""The staging platform: validate the stack config, check its cluster, build the platform, export outputs."""
 
 import pulumi
 
+from components.cluster import stack_provider
 from components.platform import Platform
 from components.settings import load_settings
 
 settings = load_settings()
-platform = Platform(pulumi.get_stack(), settings)
+# Every Kubernetes object goes to the cluster the stack file names, through the
+# stack's providers; the stack config turns the default provider off (strictMode).
+cluster = stack_provider()
+platform = Platform(pulumi.get_stack(), settings, opts=cluster.resource_options())
 for key, value in platform.outputs().items():
     pulumi.export(key, value)

@@ -39,7 +39,7 @@ ROWS: list[tuple[str, str, str]] = [
     ("import: import components + harness", "  `import components.platform` + the test harness", "s"),
     ("cluster_start", "`cluster/up.sh` cold start on a fresh name (`make cluster`)", "s"),
     ("cluster_down", "`cluster/down.sh`", "s"),
-    ("render", "render the local manifests (`scripts/stack.py up --stack local --render`), once", "s"),
+    ("render", "render the local manifests (`scripts/render.py --stack local`), once", "s"),
 ]
 
 TARGETS: list[tuple[str, str, str, float]] = [

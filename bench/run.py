@@ -8,7 +8,7 @@ What one run does:
 
 1. Starts a fresh cluster `platform-bench` (cluster/up.sh with PLATFORM_CLUSTER_NAME
    and PLATFORM_CLUSTER_STATE=.state/bench), renders the local stack's manifests the
-   way `make render` does (scripts/stack.py up --stack local --render
+   way `make render` does (scripts/render.py --stack local --out
    build/render/local) and copies them aside.
 2. Copies the project (Pulumi.yaml, __main__.py, components/, the stack file) into a
    scratch directory with its own file backend and passphrase: the committed stack
@@ -258,6 +258,10 @@ class Project:
                 shutil.copy(path, self.dir / name)
         (self.dir / ".venv").symlink_to(ROOT / ".venv")
         self.config_file = self.dir / f"Pulumi.{STACK}.yaml"
+        # The stack names its cluster by kubeconfig path: here, the bench cluster's.
+        stack_config = yaml.safe_load(self.config_file.read_text())
+        stack_config["config"]["kubernetes:kubeconfig"] = str(kubeconfig)
+        self.config_file.write_text(yaml.safe_dump(stack_config, sort_keys=False))
         self.env = dict(env)
         self.env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
         self.env |= {
@@ -415,16 +419,15 @@ class Bench:
         if self.options.no_render and RENDERED.is_dir():
             say(f"using the manifests already in {RENDERED.relative_to(ROOT)} (--no-render)")
         else:
-            say("rendering the local stack (scripts/stack.py up --stack local --render build/render/local)")
+            say("rendering the local stack (scripts/render.py --stack local --out build/render/local)")
             t0 = time.perf_counter()
             run(
                 [
                     str(ROOT / ".venv" / "bin" / "python"),
-                    "scripts/stack.py",
-                    "up",
+                    "scripts/render.py",
                     "--stack",
                     STACK,
-                    "--render",
+                    "--out",
                     str(RENDERED.parent.relative_to(ROOT)),
                 ],
                 env=self.env,

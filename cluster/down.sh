@@ -8,7 +8,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=../tools/env.sh
 . "$ROOT/tools/env.sh"
 
-NAME=${PLATFORM_CLUSTER_NAME:-platform}
+# shellcheck source=checkout.sh
+. "$ROOT/cluster/checkout.sh"
+NAME=${PLATFORM_CLUSTER_NAME:-$DEFAULT_CLUSTER_NAME}
 STATE=${PLATFORM_CLUSTER_STATE:-$ROOT/.state}
 KWOKCTL=$PLATFORM_TOOLS_CACHE/bin/kwok-$KWOK_VERSION/kwokctl
 T0=$(date +%s)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cluster/up.sh: start (or reuse) the local cluster `platform`; `make cluster`.
+# cluster/up.sh: start (or reuse) this checkout's local cluster; `make cluster`.
 #
 # With Docker and kind available: a kind cluster (cluster/kind.yaml).
 # Otherwise: a local control plane from the binaries tools/bootstrap.sh built
@@ -7,13 +7,18 @@
 # fake nodes and kwok Stages (cluster/kwok.yaml) for pod readiness, volumes,
 # LoadBalancer and Ingress status, plus a default StorageClass `standard`.
 #
-# Either way the kubeconfig is written to <repo>/.state/kubeconfig; the script
-# returns once the API server answers, the nodes are Ready and the default
+# Either way the kubeconfig is written to <repo>/.state/kubeconfig, self-contained
+# (certificates inline) and with one context, `kind-platform`: the context the
+# local stack names (kubernetes:context in Pulumi.local.yaml). The cluster itself
+# is named for the checkout (platform-<cksum of its path>), so two checkouts on one
+# machine each have their own cluster and never act on each other's objects. The
+# script returns once the API server answers, the nodes are Ready and the default
 # StorageClass exists. Running it again reuses the running cluster.
 #
 # Environment:
 #   PLATFORM_CLUSTER_RUNTIME  auto (default) | kind | kwok
-#   PLATFORM_CLUSTER_NAME     cluster name (default: platform)
+#   PLATFORM_CLUSTER_NAME     cluster name (default: platform-<checkout id>)
+#   PLATFORM_CLUSTER_CONTEXT  context name in the kubeconfig (default: kind-platform)
 #   PLATFORM_CLUSTER_NODES    fake nodes for kwok (default: 3)
 #   PLATFORM_CLUSTER_TIMEOUT  seconds to wait for readiness (default: 180)
 #   PLATFORM_CLUSTER_STATE    directory for its kubeconfig and logs (default: .state)
@@ -23,7 +28,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=../tools/env.sh
 . "$ROOT/tools/env.sh"
 
-NAME=${PLATFORM_CLUSTER_NAME:-platform}
+# shellcheck source=checkout.sh
+. "$ROOT/cluster/checkout.sh"
+NAME=${PLATFORM_CLUSTER_NAME:-$DEFAULT_CLUSTER_NAME}
+CONTEXT=${PLATFORM_CLUSTER_CONTEXT:-kind-platform}
 NODES=${PLATFORM_CLUSTER_NODES:-3}
 TIMEOUT=${PLATFORM_CLUSTER_TIMEOUT:-180}
 STATE=${PLATFORM_CLUSTER_STATE:-$ROOT/.state}
@@ -45,6 +53,21 @@ if [[ -x $KUBE_BIN/kubectl ]]; then KUBECTL=$KUBE_BIN/kubectl
 elif command -v kubectl >/dev/null 2>&1; then KUBECTL=$(command -v kubectl)
 else die "no kubectl: run tools/bootstrap.sh (make tools) first"; fi
 kc() { "$KUBECTL" --kubeconfig "$KCFG" "$@"; }
+
+# write_kubeconfig CMD...: the kubeconfig CMD prints, made self-contained and with
+# its one context renamed to $CONTEXT, written to $KCFG (mode 600).
+write_kubeconfig() {
+    local raw=$KCFG.raw
+    (umask 077 && "$@" >"$raw")
+    local from
+    from=$("$KUBECTL" --kubeconfig "$raw" config current-context)
+    if [[ $from != "$CONTEXT" ]]; then
+        "$KUBECTL" --kubeconfig "$raw" config rename-context "$from" "$CONTEXT" >/dev/null
+    fi
+    (umask 077 && "$KUBECTL" --kubeconfig "$raw" config view --flatten --raw >"$KCFG.new")
+    mv "$KCFG.new" "$KCFG"
+    rm -f "$raw"
+}
 
 pick_runtime() {
     local want=${PLATFORM_CLUSTER_RUNTIME:-auto}
@@ -93,12 +116,13 @@ up_kind() {
     EXPECT_NODES=1
     if kind get clusters 2>/dev/null | grep -qx "$NAME"; then
         say "kind cluster '$NAME' already exists: reusing it"
-        kind get kubeconfig --name "$NAME" >"$KCFG"
     else
         say "creating kind cluster '$NAME' (cluster/kind.yaml)"
         kind create cluster --name "$NAME" --config "$ROOT/cluster/kind.yaml" \
-            --kubeconfig "$KCFG" --wait "${TIMEOUT}s"
+            --kubeconfig "$KCFG.kind" --wait "${TIMEOUT}s"
+        rm -f "$KCFG.kind"
     fi
+    write_kubeconfig kind get kubeconfig --name "$NAME"
     wait_ready
 }
 
@@ -127,25 +151,26 @@ up_kwok() {
             say "note: cluster/kwok.yaml changed since '$NAME' was created; run cluster/down.sh && cluster/up.sh to apply it"
         fi
         rm -f "$conf.new"
-        "$kwokctl" --name "$NAME" get kubeconfig >"$KCFG"
+        write_kubeconfig "$kwokctl" --name "$NAME" get kubeconfig
         if kc get --raw /readyz >/dev/null 2>&1; then
             say "kwok cluster '$NAME' already running: reusing it"
         else
             say "kwok cluster '$NAME' exists but is stopped: starting it"
             "$kwokctl" --name "$NAME" start cluster >"$STATE/kwokctl-start.log" 2>&1 ||
                 die "kwokctl start cluster failed (log: $STATE/kwokctl-start.log)$HINT"
-            "$kwokctl" --name "$NAME" get kubeconfig >"$KCFG"
+            write_kubeconfig "$kwokctl" --name "$NAME" get kubeconfig
         fi
     else
         mv "$conf.new" "$conf"
         say "creating kwok cluster '$NAME' (runtime binary, kube $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
         local log=$STATE/kwokctl-create.log
-        if ! "$kwokctl" --name "$NAME" -c "$conf" create cluster --kubeconfig "$KCFG" \
+        if ! "$kwokctl" --name "$NAME" -c "$conf" create cluster --kubeconfig "$KCFG.kwok" \
             --wait "${TIMEOUT}s" >"$log" 2>&1; then
             tail -n 20 "$log" >&2
             die "kwokctl create cluster failed (log: $log)$HINT"
         fi
-        "$kwokctl" --name "$NAME" get kubeconfig >"$KCFG"
+        rm -f "$KCFG.kwok"
+        write_kubeconfig "$kwokctl" --name "$NAME" get kubeconfig
     fi
 
     wait_until "the API server" kc get --raw /readyz
@@ -165,4 +190,4 @@ case $RUNTIME in
     kwok) up_kwok ;;
 esac
 say "cluster '$NAME' ($RUNTIME) ready in $(elapsed): $(kc get nodes --no-headers | wc -l | tr -d ' ') node(s) Ready, default StorageClass 'standard'"
-say "kubeconfig: $KCFG  (export KUBECONFIG=$KCFG)"
+say "kubeconfig: $KCFG, context $CONTEXT (the local stack's kubernetes:kubeconfig and kubernetes:context)"

@@ -91,6 +91,5 @@ class Platform(pulumi.ComponentResource):
                 "authentikUrl": self.authentik.url,
                 "authentikAdminUser": self.authentik.admin_user,
                 "authentikAdminPassword": self.authentik.admin_password,
-                "authentikAdminToken": self.authentik.admin_token,
             }
         return out

@@ -440,14 +440,47 @@ def _decode(value: Any) -> Any:
 
 
 def load_settings() -> Settings:
-    """Read every `platform:*` key of the current stack and validate it."""
-    from pulumi.runtime import config as runtime_config
+    """Read the stack's `platform:*` config through the public SDK and validate it.
 
-    # The language host passes config either in the runtime's context or as JSON in
-    # the environment (where an empty set may arrive as `null`).
-    merged: dict[str, Any] = {**(runtime_config.get_config_env() or {}), **runtime_config.CONFIG.get()}
-    secret_keys = set(runtime_config.get_config_secret_keys_env() or []) | runtime_config._SECRET_KEYS.get()
+    Each key of `Settings` is read by name with `pulumi.Config`. Every other key the
+    engine handed the program (`pulumi.runtime.get_config_env`) is either a secret
+    (set with `--secret`: an app's credential, checked against `secretEnv`) or a
+    typo, reported with the others before anything is registered.
+    """
+    config = pulumi.Config(CONFIG_NAMESPACE)
     prefix = f"{CONFIG_NAMESPACE}:"
-    raw = {key[len(prefix) :]: value for key, value in merged.items() if key.startswith(prefix)}
-    secrets = {key[len(prefix) :] for key in secret_keys if key.startswith(prefix)}
+    fields = {field.alias or name for name, field in Settings.model_fields.items() if not field.exclude}
+    raw: dict[str, Any] = {}
+    for key in fields:
+        value = config.get(key)
+        if value is not None:
+            raw[key] = value
+    referenced = {
+        key
+        for app in _decode(raw.get("apps", "[]")) or []
+        if isinstance(app, dict)
+        for key in (app.get("secretEnv") or {}).values()
+        if isinstance(key, str)
+    }
+    others = {key[len(prefix) :] for key in pulumi.runtime.get_config_env() if key.startswith(prefix)} - fields
+    secrets: set[str] = set()
+    problems: list[str] = []
+    for key in sorted(referenced | others):
+        value = config.get(key)
+        if value is None:
+            continue
+        if pulumi.runtime.is_config_secret(prefix + key):
+            secrets.add(key)
+            raw[key] = value
+        elif key in referenced:
+            problems.append(
+                f"  platform:{key}: this credential is stored in plaintext; "
+                f"set it with `pulumi config set --secret platform:{key} <value>`"
+            )
+        else:
+            problems.append(
+                f"  platform:{key}: unknown key; check its spelling against the README's config table, or remove it"
+            )
+    if problems:
+        raise ConfigError("invalid stack configuration, nothing was changed:\n" + "\n".join(problems))
     return parse_settings(raw, secrets)

@@ -14,6 +14,8 @@
 #     logs/<tool>-<version>.log  build logs
 # A tool whose binaries are already in the cache is skipped at once; one found on
 # PATH at the pinned version (`--version`) is linked into the cache, not rebuilt.
+# The Pulumi CLI on PATH is used at any version from the SDK's (requirements.txt)
+# on, with the language host beside it; only without one is the CLI built.
 # Versions come from tools/versions.env and the tools/<name>/go.mod wrappers.
 # See docs/toolchain.md.
 set -euo pipefail
@@ -96,27 +98,49 @@ moddir() {
 # otherwise it builds into a temporary directory and renames it into place
 # (so an interrupted build never looks finished).
 
+# user_cli: print the directory of a `pulumi` on PATH (not ours) whose version is
+# the SDK's or newer and which has its own Python language host beside it, as the
+# official releases ship it; else fail.
+user_cli() {
+    local p v
+    p=$(command -v pulumi 2>/dev/null) || return 1
+    case $p in "$BIN"/*) return 1 ;; esac
+    v=$("$p" version 2>/dev/null) || return 1
+    v=${v#v}
+    printf '%s\n%s\n' "$PULUMI_VERSION" "${v%%[-+]*}" | sort -V -C || return 1
+    [[ -x $(dirname "$p")/pulumi-language-python ]] || return 1
+    printf '%s %s\n' "$(dirname "$p")" "$v"
+}
+
 tool_pulumi() {
     local v=$PULUMI_VERSION dir=$BIN/pulumi-$PULUMI_VERSION
     local want=("$dir/pulumi" "$dir/pulumi-language-python" "$dir/pulumi-language-python-exec")
+    # The user's own CLI first (any version from the SDK's on, with its language
+    # host): the cache entry becomes a link to its directory. Building is the fallback.
+    local found
+    if found=$(user_cli); then
+        local udir=${found% *}
+        if [[ ! -L $dir || $(readlink "$dir") != "$udir" ]]; then
+            # A CLI we built earlier is kept aside, for when the user's is gone.
+            if [[ -d $dir && ! -L $dir ]]; then rm -rf "$dir.built"; mv "$dir" "$dir.built"; fi
+            mkdir -p "$BIN" && ln -sfn "$udir" "$dir"
+        fi
+        say "pulumi ... using $udir/pulumi v${found##* } from PATH (>= $v, with its own language host)"
+        return
+    fi
+    if [[ -L $dir ]]; then
+        # A link to a CLI that is gone or too old now: ours again (built if need be).
+        rm -f "$dir"
+        if [[ -d $dir.built ]]; then mv "$dir.built" "$dir"; fi
+    fi
     local host_hash; host_hash=$(src_hash "$TOOLS/pulumi")
     if have "${want[@]}" && [[ $(cat "$dir/.source-hash" 2>/dev/null) == "$host_hash" ]]; then
         say "pulumi $v ... cached ($dir)"; return
     fi
-    if [[ -L $dir ]] && have "${want[@]}"; then
-        say "pulumi $v ... linked to $(readlink "$dir")"; return
-    fi
-    local p
-    if p=$(on_path_at_version pulumi "v$v" version) &&
-        have "$(dirname "$p")/pulumi-language-python"; then
-        mkdir -p "$BIN" && ln -sfn "$(dirname "$p")" "$dir"
-        say "pulumi $v ... found on PATH ($p), linked"
-        return
-    fi
     need_go
     local t0 log=$LOGS/pulumi-$v.log tmp=$BIN/.pulumi-$v.tmp
     t0=$(now); : >"$log"; rm -rf "$tmp"; mkdir -p "$tmp"
-    say "pulumi $v ... building (log: $log)"
+    say "pulumi $v ... no pulumi >= $v with a Python language host on PATH: building (log: $log)"
     cd "$TOOLS/pulumi"
     build_step pulumi "$v" "$log" gobuild -tags osusergo,grpcnotrace \
         -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$v" \
@@ -144,6 +168,13 @@ user_plugin() {
     [[ -x $f && $HOME/.pulumi != "$PULUMI_HOME" ]] && printf '%s\n' "$f"
 }
 
+# download_plugin NAME VERSION LOG: let the CLI fetch the pinned plugin itself, as
+# it does on any machine with internet; fails fast where downloads are blocked.
+download_plugin() {
+    env -u PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION timeout 120 \
+        "$BIN/pulumi-$PULUMI_VERSION/pulumi" plugin install resource "$1" "$2" >>"$3" 2>&1
+}
+
 # install_plugin NAME VERSION FILE: install a resource plugin into PULUMI_HOME.
 install_plugin() {
     local name=$1 v=$2 file=$3 log=$4
@@ -161,6 +192,9 @@ tool_pulumi_kubernetes() {
     if up=$(user_plugin kubernetes "$v"); then
         install_plugin kubernetes "$v" "$up" "$log"
         say "pulumi-resource-kubernetes $v ... installed from $up"; return
+    fi
+    if download_plugin kubernetes "$v" "$log"; then
+        say "pulumi-resource-kubernetes $v ... downloaded by the CLI"; return
     fi
     if ! have "$dir/pulumi-resource-kubernetes"; then
         need_go
@@ -217,6 +251,10 @@ tool_pulumi_random() {
             --reinstall resource random "$v" --file "$up"
         echo upstream >"$stamp"
         say "pulumi-resource-random $v (upstream) ... installed from $up"; return
+    fi
+    if download_plugin random "$v" "$log"; then
+        echo upstream >"$stamp"
+        say "pulumi-resource-random $v (upstream) ... downloaded by the CLI"; return
     fi
     if ! have "$dir/pulumi-resource-random"; then
         need_go

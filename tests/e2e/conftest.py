@@ -29,6 +29,24 @@ KUBECONFIG = Path(os.environ.get("KUBECONFIG", ROOT / ".state" / "kubeconfig"))
 PROJECT_FILES = ["Pulumi.yaml", "__main__.py", "requirements.txt", "components"]
 
 
+SDK_VERSION = next(
+    line.split("==")[1].strip()
+    for line in (ROOT / "requirements.txt").read_text().splitlines()
+    if line.startswith("pulumi==")
+)
+# The context `make cluster` (cluster/up.sh) gives every local cluster, the e2e one too.
+LOCAL_CONTEXT = "kind-platform"
+
+
+def cli_version(text: str) -> tuple[int, ...]:
+    """(3, 259, 0) from `v3.259.0` (or `v3.260.0-alpha.x`); () when it is not a version."""
+    core = text.strip().lstrip("v").split("-")[0].split("+")[0]
+    try:
+        return tuple(int(part) for part in core.split("."))
+    except ValueError:
+        return ()
+
+
 def _require_tools() -> None:
     missing = [tool for tool in ("pulumi", "kubectl") if shutil.which(tool) is None]
     if missing:
@@ -38,8 +56,12 @@ def _require_tools() -> None:
             pytrace=False,
         )
     version = subprocess.run(["pulumi", "version"], capture_output=True, text=True, check=False).stdout.strip()
-    if version != "v3.259.0":
-        pytest.fail(f"pulumi on PATH is {version!r}, expected v3.259.0: run `. tools/env.sh`", pytrace=False)
+    if cli_version(version) < cli_version(SDK_VERSION):
+        pytest.fail(
+            f"pulumi on PATH is {version!r}, older than the SDK's v{SDK_VERSION} (requirements.txt): "
+            "install a newer CLI, or run `make tools` and `. tools/env.sh`",
+            pytrace=False,
+        )
     if not KUBECONFIG.exists():
         pytest.fail(f"no kubeconfig at {KUBECONFIG}: run `make cluster` first", pytrace=False)
     probe = kubectl("get", "--raw", "/readyz", check=False)
@@ -81,8 +103,10 @@ class Deployer:
         ).stdout
 
     def stack(self, name: str, stack_file: str, secret_config: dict[str, str] | None = None) -> auto.Stack:
-        config = yaml.safe_load((ROOT / f"Pulumi.{stack_file}.yaml").read_text())
-        (self.work_dir / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config["config"]}))
+        config = yaml.safe_load((ROOT / f"Pulumi.{stack_file}.yaml").read_text())["config"]
+        # Every stack of the suite acts on the suite's own cluster, whatever its file names.
+        config |= {"kubernetes:kubeconfig": str(KUBECONFIG), "kubernetes:context": LOCAL_CONTEXT}
+        (self.work_dir / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
         stack = auto.create_or_select_stack(
             stack_name=name,
             work_dir=str(self.work_dir),

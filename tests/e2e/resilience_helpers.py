@@ -457,9 +457,12 @@ class KwokCluster:
     def current(cls) -> KwokCluster | None:
         config = yaml.safe_load(KUBECONFIG.read_text())
         context = str(config.get("current-context", ""))
-        if not context.startswith("kwok-"):
+        # cluster/up.sh renames the context (kind-platform); the cluster entry keeps kwokctl's name.
+        contexts = {item["name"]: item.get("context") or {} for item in config.get("contexts") or []}
+        cluster = str(contexts.get(context, {}).get("cluster", context))
+        if not cluster.startswith("kwok-"):
             return None
-        name = context.removeprefix("kwok-")
+        name = cluster.removeprefix("kwok-")
         root = Path(os.environ.get("KWOK_WORKDIR", Path.home() / ".kwok"))
         workdir = root / "clusters" / name
         if not (workdir / "pids" / "kube-apiserver.pid").exists():

@@ -35,7 +35,6 @@ EXPECTED_OUTPUTS = {
     "authentikUrl",
     "authentikAdminUser",
     "authentikAdminPassword",
-    "authentikAdminToken",
 }
 SECRET_OUTPUTS = {
     "postgresPassword",
@@ -43,7 +42,6 @@ SECRET_OUTPUTS = {
     "redisPassword",
     "redisUrl",
     "authentikAdminPassword",
-    "authentikAdminToken",
 }
 NAMESPACES = ["staging-infra", "staging-core", "staging-ai", "staging-web", "staging-gateway"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ class Registration:
     ignore_changes: list[str]
     dependencies: list[str]
     aliases: list[str]
+    provider: str = ""
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -121,6 +123,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                     ignore_changes=list(request.ignoreChanges),
                     dependencies=list(request.dependencies),
                     aliases=list(request.aliasURNs),
+                    provider=request.provider,
                 )
             )
         return response
@@ -161,6 +164,20 @@ def stack_config(stack: str) -> dict[str, Any]:
     return {key[len(prefix) :]: value for key, value in document["config"].items() if key.startswith(prefix)}
 
 
+KUBECONFIG_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "kubeconfig.yaml"
+
+
+def cluster_config(stack: str) -> dict[str, str]:
+    """The `kubernetes:*` keys of Pulumi.<stack>.yaml (full keys), the kubeconfig
+    replaced by a fixture that has every stack's context."""
+    path = ROOT / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        path = ROOT / "Pulumi.local.yaml"
+    document = yaml.safe_load(path.read_text())
+    config = {key: str(value) for key, value in document["config"].items() if key.startswith("kubernetes:")}
+    return config | {"kubernetes:kubeconfig": str(KUBECONFIG_FIXTURE)}
+
+
 def _encode(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -174,8 +191,12 @@ def run_program(
     *,
     secrets: Mapping[str, str] | None = None,
     stack: str = "test",
+    cluster: Mapping[str, str] | None = None,
 ) -> Run:
-    """Build the whole program from `config` (and secret config) under mocks."""
+    """Build the whole program from `config` (and secret config) under mocks, as
+    __main__.py does: settings, the stack's Kubernetes provider, the platform.
+    `cluster` is the `kubernetes:*` config (default: the stack file's, see cluster_config)."""
+    from components.cluster import stack_provider
     from components.platform import Platform
     from components.settings import load_settings
 
@@ -183,7 +204,10 @@ def run_program(
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     secrets = dict(secrets or {})
     everything = {f"{PROJECT}:{key}": _encode(value) for key, value in {**config, **secrets}.items()}
+    everything |= cluster_config(stack) if cluster is None else dict(cluster)
     runtime_config.set_all_config(everything, [f"{PROJECT}:{key}" for key in secrets])
+    # As the language host does: every key also in PULUMI_CONFIG.
+    os.environ["PULUMI_CONFIG"] = json.dumps(everything)
     run = Run(monitor.registrations)
     _runs.append(run)
 
@@ -196,13 +220,16 @@ def run_program(
 
     @pulumi.runtime.test
     def program() -> Any:
-        platform = Platform(stack, load_settings())
+        settings = load_settings()
+        providers = stack_provider(project_dir=ROOT)
+        platform = Platform(stack, settings, opts=providers.resource_options())
         return asyncio.ensure_future(collect(platform.outputs()))
 
     try:
         program()
     finally:
         runtime_config.set_all_config({}, [])
+        os.environ.pop("PULUMI_CONFIG", None)
     return run
 
 

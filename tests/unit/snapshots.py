@@ -63,6 +63,8 @@ def entry(registration: Registration) -> dict[str, Any]:
         "ignoreChanges": sorted(registration.ignore_changes),
         "aliases": sorted(registration.aliases),
         "dependsOn": sorted(registration.dependencies),
+        # The provider's name: every Kubernetes object goes to the stack's one provider.
+        "provider": registration.provider.rsplit("::", 1)[0].rsplit("::", 1)[-1],
     }
     return {
         "urn": registration.urn,

@@ -1,0 +1,314 @@
+"""The cluster a stack deploys to: named in its stack file, checked before anything exists.
+
+Each stack file names its cluster with the Kubernetes provider's own config keys:
+
+    kubernetes:kubeconfig: .state/kubeconfig   # a path (relative to the project), `~` allowed
+    kubernetes:context: kind-platform          # required: the only context the stack acts on
+    kubernetes:deleteUnreachable: "true"       # only where the cluster is disposable
+
+`stack_provider` reads that kubeconfig, stops with a `ConfigError` when it is
+missing or lacks the named context (so `preview` and `up` never fall back to
+whatever cluster is current), and returns the program's explicit providers for
+that cluster (StackProviders). Their `clusterIdentifier` is derived from the
+context's API server and CA:
+a new cluster behind the same stack (`make cluster-down` then `make cluster`) is a
+new provider, so `preview` shows every object to create again and `up` converges,
+instead of trusting state written against a cluster that no longer exists.
+
+The provider uses client-side apply (`enableServerSideApply: false`): a create
+is then a create, and an object that already exists under the same name, made by
+someone else, fails the preview instead of being adopted by a server-side apply
+upsert (and later deleted by `pulumi destroy`). Before that, each object is looked
+up in the cluster (ClusterReader), so one that someone else made stops the program
+with its kind, name and the `pulumi import` line. Only the objects the stack keeps
+on `destroy` (`retainOnDelete`) go through a second, server-side apply provider, so
+a later `up` takes its own data back (see StackProviders).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from components.settings import ConfigError
+
+NAMESPACE = "kubernetes"
+PROVIDER_NAME = "cluster"
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """What a stack file says about its cluster (the `kubernetes:*` keys)."""
+
+    context: str | None
+    kubeconfig: str | None = None
+    delete_unreachable: bool = False
+    render_directory: str | None = None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A checked cluster: the kubeconfig text and the identity of the named context."""
+
+    context: str
+    kubeconfig: str
+    identity: str
+    server: str
+
+
+def read_config(config: pulumi.Config | None = None) -> ClusterConfig:
+    config = config or pulumi.Config(NAMESPACE)
+    return ClusterConfig(
+        context=config.get("context"),
+        kubeconfig=config.get("kubeconfig"),
+        delete_unreachable=config.get_bool("deleteUnreachable") or False,
+        render_directory=config.get("renderYamlToDirectory"),
+    )
+
+
+def _fix(context: str | None) -> str:
+    return (
+        "name the stack's cluster in its stack file: `pulumi config set kubernetes:kubeconfig <path>` and "
+        f"`pulumi config set kubernetes:context {context or '<context>'}`"
+    )
+
+
+def _data(section: dict[str, Any], key: str, base: Path) -> bytes:
+    """`<key>-data` (base64) or the file `<key>` of a kubeconfig section, else b''."""
+    if section.get(f"{key}-data"):
+        return base64.b64decode(section[f"{key}-data"])
+    if section.get(key):
+        path = Path(os.path.expanduser(section[key]))
+        path = path if path.is_absolute() else base / path
+        return path.read_bytes() if path.exists() else b""
+    return b""
+
+
+def resolve(settings: ClusterConfig, project_dir: Path) -> Cluster:
+    """Check that the kubeconfig exists and holds the named context; raise ConfigError otherwise."""
+    if not settings.context:
+        raise ConfigError(
+            f"kubernetes:context is not set: this stack would deploy to any current context; {_fix(None)}"
+        )
+    if not settings.kubeconfig:
+        raise ConfigError(f"kubernetes:kubeconfig is not set; {_fix(settings.context)}")
+    path = Path(os.path.expanduser(settings.kubeconfig))
+    path = path if path.is_absolute() else project_dir / path
+    if not path.is_file():
+        raise ConfigError(
+            f"kubernetes:kubeconfig: {path} does not exist; start the cluster this stack names "
+            f"(context {settings.context}: `make cluster` for the local stack) or point the key at its kubeconfig"
+        )
+    text = path.read_text()
+    document = yaml.safe_load(text) or {}
+    contexts = {item["name"]: item.get("context") or {} for item in document.get("contexts") or []}
+    if settings.context not in contexts:
+        found = ", ".join(sorted(contexts)) or "none"
+        raise ConfigError(
+            f"kubernetes:context: the stack names context '{settings.context}', but {path} has "
+            f"{found}; nothing was changed. Point kubernetes:kubeconfig at the kubeconfig of the "
+            f"cluster this stack belongs to (for the local stack: `make cluster` writes .state/kubeconfig "
+            f"with context {settings.context}), or, if this stack really belongs to another cluster, "
+            f"`pulumi config set kubernetes:context <context>`"
+        )
+    clusters = {item["name"]: item.get("cluster") or {} for item in document.get("clusters") or []}
+    cluster = clusters.get(contexts[settings.context].get("cluster", ""))
+    if cluster is None or not cluster.get("server"):
+        raise ConfigError(f"kubernetes:context: context '{settings.context}' in {path} names no cluster with a server")
+    # Kubernetes has no cluster ID in its API; the API server's address together with
+    # its CA certificate is new for every cluster kind or kwokctl creates.
+    digest = hashlib.sha256(cluster["server"].encode() + b"\n" + _data(cluster, "certificate-authority", path.parent))
+    return Cluster(
+        context=settings.context,
+        kubeconfig=text,
+        identity=f"{settings.context}@{digest.hexdigest()[:16]}",
+        server=cluster["server"],
+    )
+
+
+@dataclass(frozen=True)
+class StackProviders:
+    """The stack's two providers for its one cluster.
+
+    `main` creates with client-side apply: an object that already exists fails the
+    preview instead of being adopted. `retained` (server-side apply, which upserts)
+    takes only the objects the stack keeps on `destroy` (`retainOnDelete`: the data
+    namespace and volume claims), so that `up` after `destroy` binds them again.
+    """
+
+    main: k8s.Provider
+    retained: k8s.Provider
+    reader: ClusterReader | None = None
+
+    def resource_options(self) -> pulumi.ResourceOptions:
+        """Options for the top component: its children inherit `main`; retained
+        objects are moved to `retained`, and every other object is checked against
+        the cluster first (transformations, so components stay as they are)."""
+        reader = [self.reader] if self.reader is not None and self.reader.usable else []
+
+        def each_object(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+            if not args.type_.startswith("kubernetes:"):
+                return None
+            if args.opts.retain_on_delete:
+                return pulumi.ResourceTransformationResult(
+                    args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(provider=self.retained))
+                )
+            if reader:
+                try:
+                    problem = not_ours(args.type_, args.name, args.props, reader[0])
+                except OSError as error:
+                    # Unreachable now: the provider reports that itself.
+                    pulumi.log.warn(f"could not check for existing objects ({error}); the provider still refuses them")
+                    reader.clear()
+                    return None
+                if problem:
+                    raise ConfigError(problem)
+            return None
+
+        return pulumi.ResourceOptions(providers=[self.main], transformations=[each_object])
+
+
+def stack_provider(name: str = PROVIDER_NAME, project_dir: Path | None = None) -> StackProviders:
+    """The Kubernetes providers of this stack, for the cluster its stack file names."""
+    settings = read_config()
+    # strictMode is read by the provider from the stack config (kubernetes:strictMode):
+    # it refuses a default provider and an explicit one without kubeconfig and context.
+    reader: ClusterReader | None = None
+    if settings.render_directory:
+        # Render mode writes manifests and never contacts a cluster; the provider
+        # refuses kubeconfig and context with it (so a render stack has no strictMode).
+        common: dict[str, Any] = {"render_yaml_to_directory": settings.render_directory, "cluster_identifier": "render"}
+    else:
+        cluster = resolve(settings, project_dir or Path.cwd())
+        reader = ClusterReader(cluster)
+        common = {
+            "kubeconfig": pulumi.Output.secret(cluster.kubeconfig),
+            "context": cluster.context,
+            "cluster_identifier": cluster.identity,
+            "delete_unreachable": settings.delete_unreachable,
+        }
+    return StackProviders(
+        main=k8s.Provider(name, enable_server_side_apply=False, **common),
+        retained=k8s.Provider(f"{name}-retained", enable_server_side_apply=True, **common),
+        reader=reader,
+    )
+
+
+# --- objects that exist already ---------------------------------------------------
+
+_CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "IngressClass", "StorageClass", "PriorityClass"}
+# The field manager of the provider's client-side apply (pulumi-kubernetes 4.x): an
+# object that carries it was created or updated by a Pulumi stack.
+PULUMI_MANAGER = "pulumi-kubernetes"
+
+
+def _plural(kind: str) -> str:
+    lower = kind.lower()
+    if lower.endswith("y"):
+        return lower[:-1] + "ies"
+    if lower.endswith("s"):
+        return lower + "es"
+    return lower + "s"
+
+
+def api_path(type_token: str, namespace: str | None, name: str) -> str:
+    """The API path of an object from its Pulumi type, e.g. kubernetes:apps/v1:Deployment."""
+    _, group_version, kind = type_token.split(":")
+    group, _, version = group_version.rpartition("/")
+    prefix = f"/api/{version}" if group == "core" else f"/apis/{group}/{version}"
+    if kind in _CLUSTER_SCOPED or not namespace:
+        return f"{prefix}/{_plural(kind)}/{name}"
+    return f"{prefix}/namespaces/{namespace}/{_plural(kind)}/{name}"
+
+
+class ClusterReader:
+    """GETs against the named context's API server with the kubeconfig's own
+    credentials (certificates or a token). Kubeconfigs that run a command for their
+    credentials (cloud logins) are not read here; the provider's plain creates still
+    refuse existing objects there, with its own message."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        import ssl
+        import tempfile
+
+        document = yaml.safe_load(cluster.kubeconfig) or {}
+        contexts = {item["name"]: item.get("context") or {} for item in document.get("contexts") or []}
+        context = contexts[cluster.context]
+        clusters = {item["name"]: item.get("cluster") or {} for item in document.get("clusters") or []}
+        users = {item["name"]: item.get("user") or {} for item in document.get("users") or []}
+        server = clusters.get(context.get("cluster", ""), {})
+        user = users.get(context.get("user", ""), {})
+        self.server = cluster.server.rstrip("/")
+        self.headers = {"Accept": "application/json"}
+        self.usable = not ({"exec", "auth-provider"} & set(user))
+        self.context: ssl.SSLContext | None = None
+        if not self.usable or not self.server.startswith("https://"):
+            return
+        self.context = ssl.create_default_context()
+        ca = _data(server, "certificate-authority", Path.cwd())
+        if server.get("insecure-skip-tls-verify"):
+            self.context.check_hostname = False
+            self.context.verify_mode = ssl.CERT_NONE
+        elif ca:
+            self.context.load_verify_locations(cadata=ca.decode())
+        if user.get("token"):
+            self.headers["Authorization"] = f"Bearer {user['token']}"
+        cert, key = _data(user, "client-certificate", Path.cwd()), _data(user, "client-key", Path.cwd())
+        if cert and key:
+            with tempfile.TemporaryDirectory() as directory:
+                certfile, keyfile = Path(directory) / "cert", Path(directory) / "key"
+                certfile.touch(mode=0o600)
+                keyfile.touch(mode=0o600)
+                certfile.write_bytes(cert)
+                keyfile.write_bytes(key)
+                self.context.load_cert_chain(str(certfile), str(keyfile))
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        """The object at `path`, or None when it does not exist."""
+        import json
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(self.server + path, headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=self.context) as response:
+                return dict(json.loads(response.read()))
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise
+
+
+def not_ours(type_token: str, logical_name: str, props: Mapping[str, Any], reader: ClusterReader) -> str | None:
+    """Why registering this object would take over one the stack did not create, or None."""
+    metadata = props.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        return None
+    name, namespace = metadata.get("name"), metadata.get("namespace")
+    if not isinstance(name, str) or not (namespace is None or isinstance(namespace, str)):
+        return None
+    live = reader.get(api_path(type_token, namespace, name))
+    if live is None:
+        return None
+    managers = {entry.get("manager", "") for entry in live.get("metadata", {}).get("managedFields") or []}
+    # Client-side apply writes `pulumi-kubernetes`; server-side apply (this stack
+    # before, and its retained objects) `pulumi-kubernetes-<suffix>`.
+    if any(manager.startswith(PULUMI_MANAGER) for manager in managers):
+        return None
+    kind = type_token.split(":")[-1]
+    where = f"{namespace}/{name}" if namespace and kind not in _CLUSTER_SCOPED else name
+    return (
+        f"{kind} {where} already exists in the cluster and was not created by this stack; nothing was "
+        f"changed. Rename ours in the stack file, remove yours, or, if it should belong to this stack, "
+        f"take it over: `pulumi import {type_token} {logical_name} {where}` with `--parent` and "
+        f'`--provider` (docs/operations.md, "Objects the stack did not create")'
+    )

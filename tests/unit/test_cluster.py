@@ -1,0 +1,205 @@
+"""Each stack names its cluster; the program refuses any other before registering anything."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import yaml
+
+from components.cluster import ClusterConfig, api_path, resolve
+from components.settings import ConfigError
+from tests.unit.harness import ROOT, cluster_config, run_program, stack_config
+
+
+def kubeconfig(path: Path, context: str, server: str = "https://127.0.0.1:6443", ca: bytes = b"ca-1") -> Path:
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "c", "cluster": {"server": server, "certificate-authority-data": base64.b64encode(ca).decode()}}
+        ],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}],
+        "current-context": context,
+    }
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def stack_file(stack: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"])
+
+
+@pytest.mark.parametrize("stack", ["local", "minikube", "staging"])
+def test_every_stack_file_names_its_cluster_in_strict_mode(stack: str) -> None:
+    config = stack_file(stack)
+    assert config.get("kubernetes:kubeconfig"), "the stack names no kubeconfig"
+    assert config.get("kubernetes:context"), "the stack names no context"
+    assert config.get("kubernetes:strictMode") == "true"
+
+
+def test_only_the_disposable_local_cluster_forgets_unreachable_objects() -> None:
+    assert stack_file("local")["kubernetes:deleteUnreachable"] == "true"
+    assert "kubernetes:deleteUnreachable" not in stack_file("minikube")
+    assert "kubernetes:deleteUnreachable" not in stack_file("staging")
+
+
+def test_the_local_stack_names_the_context_make_cluster_writes() -> None:
+    script = (ROOT / "cluster" / "up.sh").read_text()
+    assert stack_file("local")["kubernetes:context"] == "kind-platform"
+    assert "CONTEXT=${PLATFORM_CLUSTER_CONTEXT:-kind-platform}" in script
+    assert stack_file("local")["kubernetes:kubeconfig"] == ".state/kubeconfig"
+
+
+def test_a_kubeconfig_without_the_named_context_is_refused(tmp_path: Path) -> None:
+    path = kubeconfig(tmp_path / "kubeconfig", "minikube")
+    with pytest.raises(ConfigError) as raised:
+        resolve(ClusterConfig(context="kind-platform", kubeconfig=str(path)), tmp_path)
+    message = str(raised.value)
+    assert "kind-platform" in message and "minikube" in message and "nothing was changed" in message
+
+
+def test_a_missing_kubeconfig_names_the_key_and_make_cluster(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"kubernetes:kubeconfig: .*does not exist.*make cluster"):
+        resolve(ClusterConfig(context="kind-platform", kubeconfig=".state/kubeconfig"), tmp_path)
+
+
+def test_a_stack_without_context_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="kubernetes:context is not set"):
+        resolve(ClusterConfig(context=None, kubeconfig="x"), tmp_path)
+
+
+def test_relative_kubeconfig_is_read_from_the_project_directory(tmp_path: Path) -> None:
+    (tmp_path / ".state").mkdir()
+    kubeconfig(tmp_path / ".state" / "kubeconfig", "kind-platform")
+    cluster = resolve(ClusterConfig(context="kind-platform", kubeconfig=".state/kubeconfig"), tmp_path)
+    assert cluster.context == "kind-platform" and cluster.server == "https://127.0.0.1:6443"
+
+
+def test_a_new_cluster_behind_the_same_context_is_a_new_identity(tmp_path: Path) -> None:
+    def identity(server: str, ca: bytes) -> str:
+        path = kubeconfig(tmp_path / "kubeconfig", "kind-platform", server, ca)
+        return resolve(ClusterConfig(context="kind-platform", kubeconfig=str(path)), tmp_path).identity
+
+    first = identity("https://127.0.0.1:6443", b"ca-1")
+    assert identity("https://127.0.0.1:6443", b"ca-1") == first
+    assert identity("https://127.0.0.1:6443", b"ca-2") != first  # recreated: new CA
+    assert identity("https://127.0.0.1:7443", b"ca-1") != first  # another API server
+
+
+def test_the_program_refuses_before_registering_anything(tmp_path: Path) -> None:
+    path = kubeconfig(tmp_path / "kubeconfig", "kwok-somebody-else")
+    cluster = cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
+    with pytest.raises(ConfigError, match="kind-platform"):
+        run = run_program(stack_config("local"), stack="local", cluster=cluster)
+        pytest.fail(f"no error; registered {len(run.registrations)} resources")
+    from tests.unit.harness import last_run
+
+    assert last_run().registrations == []
+
+
+@pytest.mark.parametrize("stack", ["local", "minikube", "staging"])
+def test_every_kubernetes_object_goes_to_the_stack_providers(stack: str) -> None:
+    secrets = {"openaiApiKey": "sk-test"} if stack == "minikube" else {}
+    run = run_program(stack_config(stack), secrets=secrets, stack=stack)
+    providers = {r.name: r for r in run.registrations if r.type == "pulumi:providers:kubernetes"}
+    assert sorted(providers) == ["cluster", "cluster-retained"]
+    # Plain creates: an existing object fails the preview instead of being adopted.
+    assert providers["cluster"].inputs["enableServerSideApply"] in (False, "false")
+    assert providers["cluster-retained"].inputs["enableServerSideApply"] in (True, "true")
+    context = stack_file(stack)["kubernetes:context"]
+    for provider in providers.values():
+        assert provider.inputs["clusterIdentifier"].startswith(context + "@")
+        assert provider.inputs["context"] == context
+    for r in run.registrations:
+        if r.type.startswith("kubernetes:"):
+            # Only what destroy keeps is upserted, so that up takes it back.
+            expected = "::cluster-retained::" if r.retain_on_delete else "::cluster::"
+            assert expected in r.provider, f"{r.urn} uses provider {r.provider!r}"
+
+
+# --- objects that exist already ---------------------------------------------------
+
+
+class FakeApi(http.server.BaseHTTPRequestHandler):
+    """An API server that knows a few objects by path."""
+
+    objects: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def do_GET(self) -> None:
+        item = self.objects.get(self.path)
+        body = json.dumps(item or {"kind": "Status", "code": 404}).encode()
+        self.send_response(200 if item else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[Path, dict[str, dict[str, Any]]]]:
+    """A local fake API server and a kubeconfig (context kind-platform, token) for it."""
+    objects: dict[str, dict[str, Any]] = {}
+    handler = type("Handler", (FakeApi,), {"objects": objects})
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    path = kubeconfig(tmp_path / "kubeconfig", "kind-platform", server=f"http://127.0.0.1:{server.server_port}")
+    yield path, objects
+    server.shutdown()
+
+
+def managed_by(*managers: str) -> dict[str, Any]:
+    return {"metadata": {"managedFields": [{"manager": m} for m in managers]}}
+
+
+def test_api_paths_of_core_group_namespaced_and_cluster_scoped_kinds() -> None:
+    assert api_path("kubernetes:core/v1:Namespace", None, "a") == "/api/v1/namespaces/a"
+    assert api_path("kubernetes:core/v1:Secret", "ns", "s") == "/api/v1/namespaces/ns/secrets/s"
+    assert api_path("kubernetes:networking.k8s.io/v1:NetworkPolicy", "ns", "p") == (
+        "/apis/networking.k8s.io/v1/namespaces/ns/networkpolicies/p"
+    )
+    assert api_path("kubernetes:networking.k8s.io/v1:IngressClass", None, "traefik") == (
+        "/apis/networking.k8s.io/v1/ingressclasses/traefik"
+    )
+    assert api_path("kubernetes:networking.k8s.io/v1:Ingress", "ns", "i") == (
+        "/apis/networking.k8s.io/v1/namespaces/ns/ingresses/i"
+    )
+
+
+def test_an_object_made_outside_the_stack_stops_the_program_with_kind_name_and_import(
+    api: tuple[Path, dict[str, dict[str, Any]]],
+) -> None:
+    path, objects = api
+    objects["/apis/networking.k8s.io/v1/ingressclasses/traefik"] = managed_by("k3s")
+    cluster = cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
+    with pytest.raises(ConfigError) as raised:
+        run_program(stack_config("local"), stack="local", cluster=cluster)
+    message = str(raised.value)
+    assert "IngressClass traefik already exists" in message and "not created by this stack" in message
+    assert "pulumi import kubernetes:networking.k8s.io/v1:IngressClass" in message
+    from tests.unit.harness import last_run
+
+    assert not [r for r in last_run().registrations if r.k8s_name == "traefik" and r.kind == "IngressClass"]
+
+
+def test_objects_the_provider_made_and_absent_ones_pass(api: tuple[Path, dict[str, dict[str, Any]]]) -> None:
+    path, objects = api
+    objects["/apis/networking.k8s.io/v1/ingressclasses/traefik"] = managed_by("pulumi-kubernetes")
+    objects["/api/v1/namespaces/staging-web"] = managed_by("kube-controller-manager", "pulumi-kubernetes")
+    # Made by this stack before, with server-side apply (its field manager has a suffix).
+    objects["/api/v1/namespaces/staging-core"] = managed_by("pulumi-kubernetes-7f3a9c2e")
+    # Retained objects are not checked: server-side apply takes them back after a destroy.
+    objects["/api/v1/namespaces/staging-infra"] = managed_by("pulumi-kubernetes-abc123")
+    cluster = cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
+    run = run_program(stack_config("local"), stack="local", cluster=cluster)
+    assert run.one("IngressClass", "traefik")
