@@ -290,10 +290,14 @@ class ClusterReader:
 
 def not_ours(type_token: str, logical_name: str, props: Mapping[str, Any], reader: ClusterReader) -> str | None:
     """Why registering this object would take over one the stack did not create, or None."""
-    metadata = props.get("metadata") or {}
-    if not isinstance(metadata, Mapping):
+    metadata = props.get("metadata")
+    if metadata is None:
         return None
-    name, namespace = metadata.get("name"), metadata.get("namespace")
+    # Components pass ObjectMetaArgs; a plain mapping is accepted as well.
+    if isinstance(metadata, Mapping):
+        name, namespace = metadata.get("name"), metadata.get("namespace")
+    else:
+        name, namespace = getattr(metadata, "name", None), getattr(metadata, "namespace", None)
     if not isinstance(name, str) or not (namespace is None or isinstance(namespace, str)):
         return None
     live = reader.get(api_path(type_token, namespace, name))
