@@ -46,9 +46,10 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The distribution reference grammar: lower-case path components, an optional
-# registry host (with port), a tag of word characters, or a digest.
+# registry host (a first component with a '.' or a port, or localhost), a tag of
+# word characters, or a digest.
 _IMAGE = re.compile(
-    r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?"
+    r"^(?:(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+)(?::[0-9]+)?/|[a-zA-Z0-9-]+:[0-9]+/)?"
     r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
 )
@@ -189,7 +190,7 @@ def _cron_problem(value: str) -> str | None:
             span, _, step = item.partition("/")
             if step and not (step.isdigit() and int(step) > 0):
                 return f"step '{step}' of the {what}"
-            if span in ("*", "?") and what.startswith("day") or span == "*":
+            if span == "*" or (span == "?" and what.startswith("day")):
                 continue
             ends = span.split("-")
             if len(ends) > 2:
@@ -618,11 +619,11 @@ def _derived(settings: Settings) -> Iterator[DerivedObject]:
         if persistent:
             yield from made(key, base, namespace, ("PersistentVolumeClaim", "-data"))
 
-    for i, ns in enumerate(settings.namespaces):
+    for i, namespace in enumerate(settings.namespaces):
         key = f"namespaces[{i}].name"
-        yield from made(key, "", ns.name, ("NetworkPolicy", "default-deny"), ("NetworkPolicy", "allow-dns"))
-        if ns.quota is not None:
-            yield DerivedObject(key, ns.name, "ResourceQuota", ns.name, f"{ns.name}-quota")
+        yield from made(key, "", namespace.name, ("NetworkPolicy", "default-deny"), ("NetworkPolicy", "allow-dns"))
+        if namespace.quota is not None:
+            yield DerivedObject(key, namespace.name, "ResourceQuota", namespace.name, f"{namespace.name}-quota")
     if settings.postgres is not None:
         pg = settings.postgres
         yield from postgres("postgres.name", pg.name, pg.namespace, pg.backup is not None)
@@ -682,8 +683,8 @@ def _derived(settings: Settings) -> Iterator[DerivedObject]:
     routed = {app.namespace for app in settings.apps if app.image is not None and app.path is not None}
     if settings.authentik is not None:
         routed.add(settings.authentik.namespace)
-    for namespace in sorted(routed):
-        yield DerivedObject("gateway.name", gw.name, "Ingress", namespace, gw.name)
+    for routed_namespace in sorted(routed):
+        yield DerivedObject("gateway.name", gw.name, "Ingress", routed_namespace, gw.name)
 
 
 def _name_problems(objects: list[DerivedObject]) -> list[str]:
@@ -773,7 +774,9 @@ def _wrong_yaml_type(message: str, value: bool | int | float) -> str:
         write = "quote what you wrote, for example " + ('"yes"' if value else '"no"')
     else:
         read, write = f"the number {value}", f'quote it: "{value}"'
-    expected = "text" if message.startswith("Input should be a valid string") else message.removeprefix("Input should be ")
+    expected = message.removeprefix("Input should be ")
+    if expected.startswith("a valid string"):
+        expected = "text"
     return f"expected {expected}, read {read}; {write}"
 
 
