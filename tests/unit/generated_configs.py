@@ -16,6 +16,7 @@ that the rejection names it.
 
 from __future__ import annotations
 
+import functools
 import string
 import types
 import typing
@@ -26,7 +27,6 @@ from typing import Any
 import annotated_types
 from hypothesis import strategies as st
 from pydantic import AfterValidator, BaseModel
-from pydantic.fields import FieldInfo
 
 from components import settings as schema
 
@@ -76,10 +76,12 @@ def dns_label(draw: st.DrawFn, *, letter_first: bool = True, lengths: list[int] 
     return first + middle + last
 
 
+@functools.cache
 def names(*, service: bool) -> Strategy:
     return st.one_of(dns_label(letter_first=service), st.sampled_from(TAKEN_NAMES))
 
 
+@functools.cache
 def bad_names(*, service: bool) -> Strategy:
     bad = st.one_of(
         st.sampled_from(["Upper", "under_score", "-lead", "trail-", "a.b", "", "with space"]),
@@ -189,8 +191,10 @@ def _bounds(metadata: list[Any]) -> tuple[int | None, int | None]:
     return low, high
 
 
-def leaf(model: type[BaseModel], name: str, info: FieldInfo, *, bad: bool) -> Strategy | None:
+@functools.cache
+def leaf(model: type[BaseModel], name: str, *, bad: bool) -> Strategy | None:
     """Values for one field: valid ones (at its limits too), or ones just past them."""
+    info = model.model_fields[name]
     special = (BAD_FIELDS if bad else GOOD_FIELDS).get((model.__name__, name))
     if special is not None:
         return special
@@ -224,7 +228,7 @@ def leaf(model: type[BaseModel], name: str, info: FieldInfo, *, bad: bool) -> St
 
 
 def _leaf(model: type[BaseModel], name: str) -> Strategy:
-    found = leaf(model, name, model.model_fields[name], bad=False)
+    found = leaf(model, name, bad=False)
     assert found is not None, f"{model.__name__}.{name} has no generator"
     return found
 
@@ -247,11 +251,11 @@ def section(draw: st.DrawFn, model: type[BaseModel], path: Path, slots: list[tup
                     else draw(section(base, (*path, key), slots))
                 )
             continue
-        good = leaf(model, name, info, bad=False)
+        good = leaf(model, name, bad=False)
         if good is None or not (info.is_required() or draw(st.booleans())):
             continue
         out[key] = draw(good)
-        bad = leaf(model, name, info, bad=True)
+        bad = leaf(model, name, bad=True)
         if bad is not None:
             slots.append(((*path, key), bad))
     return out

@@ -1,10 +1,10 @@
 """Generated stack configs: what validates renders objects Kubernetes accepts; what
 does not is rejected before any resource exists, naming the key and a fix.
 
-Generated cases per run: 525. 300 near-valid configs (a config with one mutation
+Generated cases per run: 315. 200 near-valid configs (a config with one mutation
 past a limit, of the wrong YAML type, or breaking a cross-field rule) must be
-rejected; 200 configs of valid values at their limits must validate or be
-rejected well; 25 of those that validate are rendered under mocks and checked
+rejected; 100 configs of valid values at their limits must validate or be
+rejected well; 15 of those that validate are rendered under mocks and checked
 against Kubernetes' rules (tests/unit/kube_rules.py).
 The server half, a server-side dry-run of such renders, is
 tests/e2e/test_generated_configs.py. Inputs it found are regression cases in
@@ -60,7 +60,7 @@ def _keys(message: str) -> list[str]:
     return [match["key"] for line in message.split("\n")[1:] if (match := LINE.match(line))]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=stack_configs(near=True))
 def test_near_valid_config_is_rejected_naming_the_key_before_anything_is_registered(case: Case) -> None:
     event(f"mutation: {(case.mutation or '').split(' = ')[0].split('[')[0]}")
@@ -72,7 +72,7 @@ def test_near_valid_config_is_rejected_naming_the_key_before_anything_is_registe
     )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=stack_configs())
 def test_generated_config_validates_or_is_rejected_naming_key_and_fix(case: Case) -> None:
     if _validates(case):
@@ -82,7 +82,7 @@ def test_generated_config_validates_or_is_rejected_naming_key_and_fix(case: Case
         assert_rejected_well(case)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(case=stack_configs())
 def test_generated_config_that_validates_renders_objects_kubernetes_accepts(case: Case) -> None:
     assume(_validates(case))
