@@ -346,7 +346,7 @@ def stack_configs(draw: st.DrawFn, *, near: bool = False) -> Case:
         if draw(st.booleans()):
             low, high = sorted(draw(st.lists(st.integers(1, 100), min_size=2, max_size=2)))
             app["autoscaling"] = {"minReplicas": low, "maxReplicas": high}
-            slots.append(((*at, "autoscaling", "maxReplicas"), st.just(0)))
+            slots.append(((*at, "autoscaling"), st.just({"minReplicas": 5, "maxReplicas": 3})))
         backings = [s for s in ("postgres", "redis") if s in config]
         app["uses"] = draw(st.lists(st.sampled_from(backings), unique=True)) if backings else []
         app["calls"] = draw(st.lists(st.sampled_from(app_names), unique=True, max_size=2))
@@ -432,6 +432,34 @@ def _mutate(draw: st.DrawFn, case: Case, slots: list[tuple[Path, Strategy]], nam
             return secret_key
 
         cross.append(("credential as plain config", plain_credential))
+
+    def one_replica_on_a_cloud() -> str:
+        config["target"] = "gke"
+        config["gateway"]["install"] = True
+        config["gateway"]["replicas"] = 1
+        return "gateway.replicas"
+
+    def name_taken() -> str:
+        config["redis"] = {"namespace": namespaces[0], "name": "allow-dns"}
+        return "redis.name"
+
+    def name_too_long() -> str:
+        config["authentik"] = {"namespace": namespaces[0], "name": "a" * 46}
+        return "authentik.name"
+
+    cross += [
+        ("one replica on a cloud target", one_replica_on_a_cloud),
+        ("name a namespace's policy has", name_taken),
+        ("name too long for a derived Service", name_too_long),
+    ]
+    deployed = [app for app in apps if "image" in app]
+    if len(deployed) >= 2:
+
+        def shared_path() -> str:
+            deployed[0]["path"] = deployed[1]["path"] = "/shared"
+            return f"apps[{max(apps.index(deployed[0]), apps.index(deployed[1]))}].path"
+
+        cross.append(("two apps on one path", shared_path))
 
     def unused_secret() -> str:
         case.secrets["unusedApiKey"] = "sk-unused"
