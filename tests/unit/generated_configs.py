@@ -263,7 +263,8 @@ def section(draw: st.DrawFn, model: type[BaseModel], path: Path, slots: list[tup
 
 @st.composite
 def resources(draw: st.DrawFn, path: Path, slots: list[tuple[Path, Strategy]]) -> dict[str, Any]:
-    """requests <= limits, as Kubernetes requires; a near-valid mutation swaps them."""
+    """requests <= limits, as Kubernetes requires; a near-valid mutation puts a request
+    above its limit, or a limit that is no quantity."""
 
     def pair(scale: list[Any]) -> tuple[Any, Any]:
         low, high = sorted(draw(st.lists(st.integers(0, len(scale) - 1), min_size=2, max_size=2)))
