@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from pydantic import AfterValidator, BaseModel
 
 from components import settings as schema
+from components.contracts import route_path
 
 Strategy = st.SearchStrategy[Any]
 Path = tuple[str | int, ...]
@@ -327,7 +328,7 @@ def stack_configs(draw: st.DrawFn, *, near: bool = False) -> Case:
     apps = []
     used_paths: set[str] = set()
     if "authentik" in config:
-        used_paths.add(schema.route_of(config["authentik"].get("path", "/auth/")))
+        used_paths.add(route_path(config["authentik"].get("path", "/auth/")))
     for i, app_name in enumerate(app_names):
         at: Path = ("apps", i)
         app: dict[str, Any] = {"name": app_name, "namespace": draw(pick_namespace)}
@@ -337,8 +338,8 @@ def stack_configs(draw: st.DrawFn, *, near: bool = False) -> Case:
             app["image"] = draw(GOOD["_pinned_image"])
             slots.append(((*at, "image"), BAD["_pinned_image"]))
         route = draw(st.none() | GOOD["_route_path"])
-        if route is not None and schema.route_of(route) not in used_paths:
-            used_paths.add(schema.route_of(route))
+        if route is not None and route_path(route) not in used_paths:
+            used_paths.add(route_path(route))
             app["path"] = route
             slots.append(((*at, "path"), BAD["_route_path"]))
         if draw(st.booleans()):
