@@ -75,8 +75,9 @@ down: ## destroy the local stack, then remove the cluster
 	@if [ -f .state/kubeconfig ]; then $(MAKE) --no-print-directory destroy STACK=$(STACK); fi
 	@cluster/down.sh
 
-RENDER_STACKS := local minikube staging
-render: venv tools ## write every stack's manifests to build/render/<stack> (Secrets in plaintext: never commit)
+# Every stack, or only the one named on the command line: `make render STACK=staging`.
+RENDER_STACKS := $(if $(filter command line environment,$(origin STACK)),$(STACK),local minikube staging)
+render: venv tools ## write every stack's manifests (or STACK's) to build/render/<stack> (Secrets in plaintext: never commit)
 	@for stack in $(RENDER_STACKS); do \
 		extra=""; [ "$$stack" != minikube ] || extra="--secret platform:openaiApiKey=placeholder-for-render"; \
 		$(TOOLS_ENV) $(BIN)/python scripts/render.py --stack $$stack --out build/render/$$stack $$extra; \

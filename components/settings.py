@@ -8,15 +8,19 @@ and how to fix it.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import pulumi
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -25,17 +29,66 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.authentik_stack import needs_redis
+from components.contracts import route_path
 from components.targets import TARGETS, TargetProfile
 
 CONFIG_NAMESPACE = "platform"
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
+_QUANTITY_SUFFIX: dict[str, Decimal] = {
+    "": Decimal(1),
+    "m": Decimal("0.001"),
+    **{suffix: Decimal(1000) ** (i + 1) for i, suffix in enumerate("kMGTPE")},
+    **{suffix + "i": Decimal(1024) ** (i + 1) for i, suffix in enumerate("KMGTPE")},
+}
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The distribution reference grammar: lower-case path components, an optional
+# registry host (a first component with a '.' or a port, or localhost), a tag of
+# word characters, or a digest.
+_IMAGE = re.compile(
+    r"^(?:(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+)(?::[0-9]+)?/|[a-zA-Z0-9-]+:[0-9]+/)?"
+    r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+# Ingress paths of type Prefix: absolute, URL path characters, none of the
+# sequences the API server refuses ('//', '/./', '/../', '%2f').
+_URL_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+_REFUSED_PATH_PARTS = ("//", "/./", "/../", "%2f", "%2F")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+_CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")),
+    ("day of week", 0, 6, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")),
+)
+INT32_MAX = 2**31 - 1
+# Labels NamespaceLayout sets on every namespace; a namespace's own labels may not replace them.
+PLATFORM_NAMESPACE_LABELS = ("environment", "status", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by")
 
 
 class ConfigError(pulumi.RunError):
     """Stack configuration that cannot be deployed; raised before any resource exists."""
+
+
+def quantity_value(value: str) -> Decimal:
+    """The amount a valid quantity stands for (`500m` is 0.5, `1Ki` is 1024)."""
+    match = re.match(r"^([0-9.]+)(.*)$", value)
+    assert match is not None, value
+    return Decimal(match[1]) * _QUANTITY_SUFFIX[match[2]]
+
+
+def _number_as_text(value: Any) -> Any:
+    # Kubernetes reads `cpu: 1` and `cpu: 0.5` as quantities, so the stack file may too.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format(Decimal(str(value)), "f")
+    return value
 
 
 def _quantity(value: str) -> str:
@@ -48,6 +101,11 @@ def _quantity(value: str) -> str:
 
 
 def _pinned_image(value: str) -> str:
+    if not _IMAGE.match(value):
+        raise ValueError(
+            f"'{value}' is not an image reference; write it as [registry/]repository:tag with a lower-case "
+            "repository and no spaces, for example 'ghcr.io/example/app:1.2.3'"
+        )
     if "@sha256:" in value:
         return value
     name, _, tag = value.rpartition(":")
@@ -69,9 +127,108 @@ def _dns_label(value: str) -> str:
     return value
 
 
-Quantity = Annotated[str, AfterValidator(_quantity)]
+def _service_name(value: str) -> str:
+    _dns_label(value)
+    if not _DNS_1035.match(value):
+        raise ValueError(
+            f"'{value}' also names a Service, and Service names must start with a letter; "
+            f"rename it, for example 'app-{value}'"
+        )
+    return value
+
+
+def _route_path(value: str) -> str:
+    _leading_slash(value)
+    refused = [part for part in _REFUSED_PATH_PARTS if part in value]
+    if refused or value.endswith(("/.", "/..")) or not _URL_PATH.match(value):
+        raise ValueError(
+            f"'{value}' is not a path an Ingress accepts; use letters, digits and '-', '.', '_', '~' "
+            "between single slashes, for example '/api'"
+        )
+    return value
+
+
+def _host(value: str) -> str:
+    bare = value.removeprefix("http://").removeprefix("https://").split("/")[0].split(":")[0].lower()
+    if bare != value:
+        raise ValueError(f"'{value}' is not a host name; write the host alone, without scheme, port or path: '{bare}'")
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        raise ValueError(
+            f"'{value}' is an IP address, and an Ingress routes host names only; "
+            f"use a name that resolves to it, for example '{value}.nip.io'"
+        )
+    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value) or any(len(part) > 63 for part in value.split(".")):
+        raise ValueError(
+            f"'{value}' is not a host name; use lower-case letters, digits, '-' and '.', "
+            "for example 'staging.example.com'"
+        )
+    return value
+
+
+def _schedule(value: str) -> str:
+    problem = _cron_problem(value)
+    if problem:
+        raise ValueError(
+            f"'{value}' is not a cron schedule ({problem}); use five fields, minute hour day-of-month month "
+            "day-of-week, for example '0 3 * * *' (03:00 every day), or @daily"
+        )
+    return value
+
+
+def _cron_problem(value: str) -> str | None:
+    if value in _CRON_MACROS:
+        return None
+    fields = value.split()
+    if len(fields) != 5 or value != " ".join(fields):
+        return f"{len(fields)} fields separated by single spaces"
+    for text, (what, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for item in text.split(","):
+            span, _, step = item.partition("/")
+            if step and not (step.isdigit() and int(step) > 0):
+                return f"step '{step}' of the {what}"
+            if span == "*" or (span == "?" and what.startswith("day")):
+                continue
+            ends = span.split("-")
+            if len(ends) > 2:
+                return f"'{span}' in the {what}"
+            for end in ends:
+                number = names.index(end.upper()) + low if end.upper() in names else None
+                if number is None and end.isdigit():
+                    number = int(end)
+                if number is None or not low <= number <= high:
+                    return f"'{end}' in the {what}, which runs from {low} to {high}"
+    return None
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    for key, text in value.items():
+        prefix, _, name = key.rpartition("/")
+        if (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix))) or not (
+            len(name) <= 63 and _LABEL_NAME.match(name)
+        ):
+            raise ValueError(
+                f"'{key}' is not a label key; use letters, digits, '-', '_' and '.' (at most 63), "
+                "optionally after a DNS prefix and '/', for example 'example.com/team'"
+            )
+        if len(text) > 63 or not _LABEL_VALUE.match(text):
+            raise ValueError(
+                f"'{text}' (label {key}) is not a label value; use at most 63 letters, digits, '-', '_' and '.', "
+                "starting and ending with a letter or digit"
+            )
+    return value
+
+
+Quantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_quantity)]
 Image = Annotated[str, AfterValidator(_pinned_image)]
 Name = Annotated[str, AfterValidator(_dns_label)]
+ServiceName = Annotated[str, AfterValidator(_service_name)]
+RoutePath = Annotated[str, AfterValidator(_route_path)]
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+Int32 = Annotated[int, Field(le=INT32_MAX)]
 Replicas = Annotated[int, Field(ge=1, le=100)]
 PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
 
@@ -91,6 +248,17 @@ class Resources(Model):
     requests: ResourceAmounts
     limits: ResourceAmounts
 
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        for resource in ("cpu", "memory"):
+            request, limit = getattr(self.requests, resource), getattr(self.limits, resource)
+            if quantity_value(request) > quantity_value(limit):
+                raise ValueError(
+                    f"requests.{resource} ({request}) is above limits.{resource} ({limit}), which Kubernetes "
+                    f"refuses; lower requests.{resource} or raise limits.{resource} to at least {request}"
+                )
+        return self
+
 
 def resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> Resources:
     return Resources(
@@ -104,8 +272,8 @@ class Quota(Model):
     requests_memory: Quantity = "8Gi"
     limits_cpu: Quantity = "8"
     limits_memory: Quantity = "16Gi"
-    persistent_volume_claims: int = Field(default=5, ge=0)
-    node_ports: int = Field(default=2, ge=0)
+    persistent_volume_claims: int = Field(default=5, ge=0, le=INT32_MAX)
+    node_ports: int = Field(default=2, ge=0, le=INT32_MAX)
 
 
 class NamespaceSettings(Model):
@@ -113,19 +281,30 @@ class NamespaceSettings(Model):
     description: str = ""
     placeholder: bool = False
     guide: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     pod_security: PodSecurityLevel = "restricted"
     quota: Quota | None = None
 
+    @field_validator("labels")
+    @classmethod
+    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if key in PLATFORM_NAMESPACE_LABELS or key.startswith("pod-security.kubernetes.io/"):
+                raise ValueError(
+                    f"label '{key}' is set by the platform; remove it (set podSecurity, placeholder or "
+                    "platform:environment instead)"
+                )
+        return value
+
 
 class BackupSettings(Model):
-    schedule: str = "0 3 * * *"
+    schedule: Annotated[str, AfterValidator(_schedule)] = "0 3 * * *"
     storage: Quantity = "5Gi"
     image: Image | None = None
 
 
 class PostgresSettings(Model):
-    name: Name = "postgres"
+    name: ServiceName = "postgres"
     namespace: Name
     image: Image = "pgvector/pgvector:pg15"
     storage: Quantity = "10Gi"
@@ -149,7 +328,7 @@ class PostgresSettings(Model):
 
 
 class RedisSettings(Model):
-    name: Name = "redis"
+    name: ServiceName = "redis"
     namespace: Name
     image: Image = "redis:7-alpine"
     storage: Quantity = "2Gi"
@@ -165,7 +344,7 @@ class AuthentikDatabase(Model):
 
 
 class AuthentikSettings(Model):
-    name: Name = "authentik"
+    name: ServiceName = "authentik"
     namespace: Name
     image: Image = "ghcr.io/goauthentik/server:2026.8.6"
     server_replicas: Replicas = 2
@@ -187,6 +366,18 @@ class AuthentikSettings(Model):
                 f"'{value}' must start and end with '/', for example '/auth/': "
                 "Authentik serves under AUTHENTIK_WEB__PATH exactly"
             )
+        return _route_path(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: str | None) -> str | None:
+        for cidr in (value or "").split(","):
+            try:
+                ipaddress.ip_network(cidr.strip())
+            except ValueError:
+                raise ValueError(
+                    f"'{cidr.strip()}' is not a network; write CIDRs separated by commas, for example '10.244.0.0/16'"
+                ) from None
         return value
 
 
@@ -206,7 +397,7 @@ class Autoscaling(Model):
 
 class Probe(Model):
     path: str = "/health"
-    initial_delay_seconds: int = Field(default=10, ge=0)
+    initial_delay_seconds: int = Field(default=10, ge=0, le=INT32_MAX - 20)
 
     @field_validator("path")
     @classmethod
@@ -221,16 +412,16 @@ def _leading_slash(value: str) -> str:
 
 
 class AppSettings(Model):
-    name: Name
+    name: ServiceName
     namespace: Name
     component: Literal["backend", "frontend"] = "backend"
     image: Image | None = None
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "Always"
     port: int = Field(default=8080, ge=1024, le=65535)
-    path: str | None = None
+    path: RoutePath | None = None
     replicas: Replicas = 2
     autoscaling: Autoscaling | None = None
-    run_as_user: int = Field(default=10001, ge=1)
+    run_as_user: int = Field(default=10001, ge=1, le=INT32_MAX)
     resources: Resources = resources("100m", "128Mi", "250m", "256Mi")
     probe: Probe = Probe()
     env: dict[str, str] = Field(default_factory=dict)
@@ -240,11 +431,6 @@ class AppSettings(Model):
     session_affinity: bool = False
     allow_internet: bool = False
     description: str = ""
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str | None) -> str | None:
-        return None if value is None else _leading_slash(value)
 
     @field_validator("env", "secret_env")
     @classmethod
@@ -272,13 +458,13 @@ class Tls(Model):
 
 
 class GatewaySettings(Model):
-    name: Name = "gateway"
+    name: ServiceName = "gateway"
     namespace: Name
     install: bool = True
     class_name: Name = "traefik"
     image: Image = "traefik:v3.7.6"
     replicas: Replicas = 1
-    host: str = "localhost"
+    host: Annotated[str, AfterValidator(_host)] = "localhost"
     tls: Tls | None = None
     resources: Resources = resources("100m", "128Mi", "500m", "256Mi")
 
@@ -323,7 +509,7 @@ class Settings(Model):
         names = [app.name for app in self.apps]
         paths: dict[str, str] = {}
         if self.authentik is not None:
-            paths[self.authentik.path.rstrip("/")] = "authentik"
+            paths[route_path(self.authentik.path)] = "authentik"
         for i, app in enumerate(self.apps):
             key = f"apps[{i}]"
             if app.namespace not in declared:
@@ -346,7 +532,7 @@ class Settings(Model):
                         f"run `pulumi config set --secret platform:{secret_key} <value>`"
                     )
             if app.path is not None and app.image is not None:
-                route = app.path.rstrip("/") or "/"
+                route = route_path(app.path)
                 if route in paths:
                     problems.append(
                         f"{key}.path: '{app.path}' is already routed to {paths[route]}; give each app its own path"
@@ -374,9 +560,151 @@ class Settings(Model):
                 f"{secret_key}: this secret is not used by any app; reference it from an app's "
                 f"secretEnv or run `pulumi config rm platform:{secret_key}`"
             )
+        problems += _name_problems(derived_objects(self))
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+
+@dataclass(frozen=True)
+class DerivedObject:
+    """A Kubernetes object the platform creates, named from the config value at `key`."""
+
+    key: str
+    base: str
+    kind: str
+    namespace: str | None
+    name: str
+
+
+# Longest names Kubernetes takes, where shorter than a DNS subdomain's 253, and why.
+NAME_LIMITS: dict[str, tuple[int, str]] = {
+    "Service": (63, "Service names are DNS labels"),
+    "Deployment": (63, "its pods carry the name as the label app.kubernetes.io/name"),
+    "StatefulSet": (52, "its pods carry the label controller-revision-hash, the name plus 11 characters"),
+    "CronJob": (52, "the CronJob controller appends 11 characters to name its Jobs"),
+}
+
+
+def derived_objects(settings: Settings) -> list[DerivedObject]:
+    """Every namespaced object whose name comes from config, as the components name them."""
+    return list(_derived(settings))
+
+
+def _derived(settings: Settings) -> Iterator[DerivedObject]:
+    def made(key: str, base: str, namespace: str, *objects: tuple[str, str]) -> Iterator[DerivedObject]:
+        for kind, suffix in objects:
+            yield DerivedObject(key, base, kind, namespace, base + suffix)
+
+    def postgres(key: str, base: str, namespace: str, backup: bool) -> Iterator[DerivedObject]:
+        yield from made(
+            key,
+            base,
+            namespace,
+            ("Service", ""),
+            ("Service", "-headless"),
+            ("StatefulSet", ""),
+            ("Secret", "-credentials"),
+            ("ConfigMap", "-init"),
+            ("NetworkPolicy", ""),
+        )
+        if backup:
+            yield from made(key, base, namespace, ("PersistentVolumeClaim", "-backups"), ("CronJob", "-backup"))
+            yield from made(key, base, namespace, ("NetworkPolicy", "-backup"))
+
+    def redis(key: str, base: str, namespace: str, persistent: bool) -> Iterator[DerivedObject]:
+        yield from made(
+            key, base, namespace, ("Service", ""), ("Deployment", ""), ("Secret", "-credentials"), ("NetworkPolicy", "")
+        )
+        if persistent:
+            yield from made(key, base, namespace, ("PersistentVolumeClaim", "-data"))
+
+    for i, namespace in enumerate(settings.namespaces):
+        key = f"namespaces[{i}].name"
+        yield from made(key, "", namespace.name, ("NetworkPolicy", "default-deny"), ("NetworkPolicy", "allow-dns"))
+        if namespace.quota is not None:
+            yield DerivedObject(key, namespace.name, "ResourceQuota", namespace.name, f"{namespace.name}-quota")
+    if settings.postgres is not None:
+        pg = settings.postgres
+        yield from postgres("postgres.name", pg.name, pg.namespace, pg.backup is not None)
+    if settings.redis is not None:
+        rd = settings.redis
+        yield from redis("redis.name", rd.name, rd.namespace, rd.persistence != "none")
+    if settings.authentik is not None:
+        auth = settings.authentik
+        key, ns = "authentik.name", auth.namespace
+        yield from made(
+            key,
+            auth.name,
+            ns,
+            ("Service", "-server"),
+            ("Deployment", "-server"),
+            ("Deployment", "-worker"),
+            ("NetworkPolicy", "-server"),
+            ("NetworkPolicy", "-worker"),
+            ("Secret", "-secrets"),
+            ("ConfigMap", "-config"),
+            ("PersistentVolumeClaim", "-media"),
+        )
+        for role, replicas in (("-server", auth.server_replicas), ("-worker", auth.worker_replicas)):
+            if replicas >= 2:
+                yield from made(key, auth.name, ns, ("PodDisruptionBudget", role))
+        for found in postgres(key, f"{auth.name}-postgres", ns, backup=False):
+            yield DerivedObject(key, auth.name, found.kind, ns, found.name)
+        if needs_redis(auth.image):
+            for found in redis(key, f"{auth.name}-redis", ns, persistent=True):
+                yield DerivedObject(key, auth.name, found.kind, ns, found.name)
+    for i, app in enumerate(settings.apps):
+        if app.image is None:
+            continue
+        key = f"apps[{i}].name"
+        yield from made(key, app.name, app.namespace, ("Service", ""), ("Deployment", ""), ("NetworkPolicy", ""))
+        if app.env:
+            yield from made(key, app.name, app.namespace, ("ConfigMap", "-config"))
+        if app.secret_env or app.uses:
+            yield from made(key, app.name, app.namespace, ("Secret", "-secrets"))
+        if app.autoscaling is not None:
+            yield from made(key, app.name, app.namespace, ("HorizontalPodAutoscaler", ""))
+        if (app.autoscaling.min_replicas if app.autoscaling else app.replicas) >= 2:
+            yield from made(key, app.name, app.namespace, ("PodDisruptionBudget", ""))
+    gw = settings.gateway
+    if gw.install:
+        yield from made(
+            "gateway.name",
+            gw.name,
+            gw.namespace,
+            ("Service", ""),
+            ("Deployment", ""),
+            ("ServiceAccount", ""),
+            ("NetworkPolicy", ""),
+        )
+        if gw.replicas >= 2:
+            yield from made("gateway.name", gw.name, gw.namespace, ("PodDisruptionBudget", ""))
+    routed = {app.namespace for app in settings.apps if app.image is not None and app.path is not None}
+    if settings.authentik is not None:
+        routed.add(settings.authentik.namespace)
+    for routed_namespace in sorted(routed):
+        yield DerivedObject("gateway.name", gw.name, "Ingress", routed_namespace, gw.name)
+
+
+def _name_problems(objects: list[DerivedObject]) -> list[str]:
+    problems: list[str] = []
+    seen: dict[tuple[str, str | None, str], DerivedObject] = {}
+    for obj in objects:
+        limit, reason = NAME_LIMITS.get(obj.kind, (253, "names are DNS subdomains"))
+        if len(obj.name) > limit:
+            room = limit - (len(obj.name) - len(obj.base))
+            problems.append(
+                f"{obj.key}: '{obj.base}' makes the {obj.kind} '{obj.name}' ({len(obj.name)} characters), "
+                f"longer than the {limit} Kubernetes allows ({reason}); shorten {obj.key} to at most {room} characters"
+            )
+        first = seen.setdefault((obj.kind, obj.namespace, obj.name), obj)
+        if first is not obj and first.key != obj.key:
+            problems.append(
+                f"{obj.key}: the {obj.kind} '{obj.name}' in namespace {obj.namespace} is also made by "
+                f"platform:{first.key}; give one of them another name"
+            )
+    return problems
 
 
 def _undeclared(key: str, namespace: str) -> str:
@@ -393,15 +721,22 @@ def _format_location(loc: tuple[int | str, ...]) -> str:
     return text
 
 
-def _format_errors(error: ValidationError) -> str:
+def _format_errors(error: ValidationError, raw: Mapping[str, Any]) -> str:
     lines = []
     for item in error.errors():
         loc = _format_location(item["loc"])
         message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
+        if item["type"] == "extra_forbidden" and len(item["loc"]) == 1 and _is_credential(str(loc), raw):
+            message = (
+                "a credential set as plain config would be stored and shown in clear; "
+                f"set it as a secret instead: `pulumi config set --secret platform:{loc}` (prompts for the value)"
+            )
+        elif item["type"] == "extra_forbidden":
             message = "unknown key; check its spelling against the README's config table, or remove it"
         elif item["type"] == "missing":
             message = "required key is missing; set it in the stack file (see the README's config table)"
+        elif item["type"] in ("string_type", "literal_error") and _is_yaml_scalar(item["input"]):
+            message = _wrong_yaml_type(message, item["input"])
         elif item["type"] == "literal_error":
             message = f"{message}; got {item['input']!r}"
         if loc:
@@ -410,6 +745,39 @@ def _format_errors(error: ValidationError) -> str:
             # Cross-field checks already start each line with the key they are about.
             lines.extend(f"  platform:{line}" for line in message.split("\n"))
     return "invalid stack configuration, nothing was changed:\n" + "\n".join(lines)
+
+
+_CREDENTIAL_WORDS = ("key", "token", "password", "secret", "credential")
+
+
+def _is_credential(key: str, raw: Mapping[str, Any]) -> bool:
+    """Whether an unknown top-level key is a credential: an app's secretEnv names it,
+    or its name says so (`openaiApiKey`, `dbPassword`)."""
+    apps = _decode(raw.get("apps")) or []
+    referenced = {
+        value
+        for app in (apps if isinstance(apps, list) else [])
+        if isinstance(app, dict)
+        for value in (app.get("secretEnv") or {}).values()
+    }
+    return key in referenced or any(word in key.lower() for word in _CREDENTIAL_WORDS)
+
+
+def _is_yaml_scalar(value: Any) -> bool:
+    return isinstance(value, bool | int | float)
+
+
+def _wrong_yaml_type(message: str, value: bool | int | float) -> str:
+    """YAML reads unquoted 8080, 1.5, yes and on as numbers and booleans; say so."""
+    if isinstance(value, bool):
+        read = f"the boolean {str(value).lower()} (YAML reads unquoted yes, no, on, off, true and false so)"
+        write = "quote what you wrote, for example " + ('"yes"' if value else '"no"')
+    else:
+        read, write = f"the number {value}", f'quote it: "{value}"'
+    expected = message.removeprefix("Input should be ")
+    if expected.startswith("a valid string"):
+        expected = "text"
+    return f"expected {expected}, read {read}; {write}"
 
 
 def parse_settings(raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()) -> Settings:
@@ -424,7 +792,7 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str
     try:
         return Settings.model_validate({**data, "secrets": secrets})
     except ValidationError as error:
-        raise ConfigError(_format_errors(error)) from None
+        raise ConfigError(_format_errors(error, raw)) from None
 
 
 def _decode(value: Any) -> Any:

@@ -2,14 +2,18 @@
 
     python scripts/validate.py local staging
 
-Reads `Pulumi.<stack>.yaml` as Pulumi would (secure values count as set secrets)
-and prints what the stack deploys, or the configuration errors with their fixes.
+Reads `Pulumi.<stack>.yaml` as Pulumi would and prints what the stack deploys, or
+the configuration errors with their fixes. A secure value counts as a set secret,
+wherever it was set: in the stack file (`pulumi config set --secret`, `make secret`)
+or in the copy under `.state/stacks/` that earlier versions of `make secret` kept.
+Secure values are never decrypted, so no passphrase is needed.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -18,16 +22,40 @@ sys.path.insert(0, str(ROOT))
 
 from components.settings import CONFIG_NAMESPACE, ConfigError, parse_settings  # noqa: E402
 
+# What a secret reads as here: its presence is what validation checks.
+SECURE_PLACEHOLDER = "[secure]"
 
-def validate(stack: str) -> bool:
-    path = ROOT / f"Pulumi.{stack}.yaml"
+
+def _config(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    document = yaml.safe_load(path.read_text()) or {}
+    prefix = f"{CONFIG_NAMESPACE}:"
+    config = document.get("config") or {}
+    return {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def stack_config(stack: str, root: Path = ROOT) -> tuple[dict[str, Any], set[str]]:
+    """The stack's `platform:*` config and which keys are secrets, secure values
+    replaced by a placeholder."""
+    raw = _config(root / f"Pulumi.{stack}.yaml")
+    for key, value in _config(root / ".state" / "stacks" / f"Pulumi.{stack}.yaml").items():
+        if _is_secure(value) and key not in raw:
+            raw[key] = value
+    secret_keys = {key for key, value in raw.items() if _is_secure(value)}
+    return {key: SECURE_PLACEHOLDER if key in secret_keys else value for key, value in raw.items()}, secret_keys
+
+
+def validate(stack: str, root: Path = ROOT) -> bool:
+    path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
         print(f"{path.name}: no such stack file")
         return False
-    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
-    prefix = f"{CONFIG_NAMESPACE}:"
-    raw = {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
-    secret_keys = {key for key, value in raw.items() if isinstance(value, dict) and "secure" in value}
+    raw, secret_keys = stack_config(stack, root)
     try:
         settings = parse_settings(raw, secret_keys)
     except ConfigError as error:
@@ -37,6 +65,7 @@ def validate(stack: str) -> bool:
     print(
         f"{path.name}: valid: target {settings.target}, {len(settings.namespaces)} namespaces, "
         f"apps deployed {deployed or 'none'}, gateway {settings.gateway.class_name} on {settings.gateway.host}"
+        + (f", secrets set: {', '.join(sorted(secret_keys))}" if secret_keys else "")
     )
     return True
 

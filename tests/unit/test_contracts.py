@@ -168,6 +168,8 @@ def test_the_probe_paths_below_the_root_that_authentik_never_serves_under_a_web_
 def test_authentik_probes_follow_the_configured_web_path(web_path: str) -> None:
     config = stack_config("local")
     config["authentik"] = {**config["authentik"], "path": web_path}
+    # The web app serves `/` on the local stack; one path routes to one service.
+    config["apps"][2] = {**config["apps"][2], "path": "/web"}
     run = run_program(config, stack="local")
     for role in ("server", "worker"):
         target, mounts, volumes = _authentik(run, role)

@@ -150,6 +150,191 @@ BAD_INPUTS: list[tuple[str, str, Mutation, str, str]] = [
         "platform:gateway.tls",
         "exactly one",
     ),
+    # Found by the generator (tests/unit/test_generated_configs.py): each passed
+    # validation and failed at the API server, or was rejected without a fix.
+    (
+        "object name taken by a namespace's own policy",
+        "local",
+        _set("redis.name", "allow-dns"),
+        "platform:redis.name",
+        "also made by platform:namespaces[0].name; give one of them another name",
+    ),
+    (
+        "app named like the database in its namespace",
+        "local",
+        lambda c: c["apps"][0].update(name="postgres", namespace="staging-infra", calls=[]),
+        "platform:apps[0].name",
+        "the Service 'postgres' in namespace staging-infra is also made by platform:postgres.name",
+    ),
+    (
+        "app name starting with a digit",
+        "local",
+        _set("apps.0.name", "1core"),
+        "platform:apps[0].name",
+        "Service names must start with a letter",
+    ),
+    (
+        "authentik name too long for its database's headless Service",
+        "local",
+        _set("authentik.name", "a" * 46),
+        "platform:authentik.name",
+        "shorten authentik.name to at most 45 characters",
+    ),
+    (
+        "postgres name too long for a StatefulSet",
+        "local",
+        _set("postgres.name", "p" * 53),
+        "platform:postgres.name",
+        "shorten postgres.name to at most 52 characters",
+    ),
+    (
+        "postgres name too long for its backup CronJob",
+        "staging",
+        _set("postgres.name", "p" * 46),
+        "platform:postgres.name",
+        "shorten postgres.name to at most 45 characters",
+    ),
+    (
+        "gateway host with a scheme",
+        "local",
+        _set("gateway.host", "http://staging.example.com"),
+        "platform:gateway.host",
+        "without scheme, port or path: 'staging.example.com'",
+    ),
+    (
+        "gateway host with a port",
+        "local",
+        _set("gateway.host", "localhost:8080"),
+        "platform:gateway.host",
+        "'localhost'",
+    ),
+    (
+        "gateway host an IP address",
+        "minikube",
+        _set("gateway.host", "192.168.49.2"),
+        "platform:gateway.host",
+        "'192.168.49.2.nip.io'",
+    ),
+    (
+        "gateway host in upper case",
+        "local",
+        _set("gateway.host", "Staging.Example.com"),
+        "platform:gateway.host",
+        "'staging.example.com'",
+    ),
+    (
+        "cpu request above its limit",
+        "local",
+        _set("redis.resources.requests.cpu", "1"),
+        "platform:redis.resources",
+        "lower requests.cpu or raise limits.cpu to at least 1",
+    ),
+    (
+        "backup schedule not cron",
+        "staging",
+        _set("postgres.backup.schedule", "nightly"),
+        "platform:postgres.backup.schedule",
+        "'0 3 * * *'",
+    ),
+    (
+        "backup hour out of range",
+        "staging",
+        _set("postgres.backup.schedule", "0 24 * * *"),
+        "platform:postgres.backup.schedule",
+        "runs from 0 to 23",
+    ),
+    (
+        "image with a trailing space",
+        "local",
+        _set("redis.image", "redis:7-alpine "),
+        "platform:redis.image",
+        "no spaces",
+    ),
+    (
+        "image in upper case",
+        "local",
+        _set("apps.0.image", "Traefik/whoami:v1.11.0"),
+        "platform:apps[0].image",
+        "lower-case repository",
+    ),
+    (
+        "path with an empty segment",
+        "local",
+        _set("apps.0.path", "/api//v1"),
+        "platform:apps[0].path",
+        "between single slashes",
+    ),
+    ("authentik path with a space", "local", _set("authentik.path", "/a b/"), "platform:authentik.path", "'/api'"),
+    (
+        "authentik at / and an app at /",
+        "local",
+        _set("authentik.path", "/"),
+        "platform:apps[2].path",
+        "already routed to authentik",
+    ),
+    (
+        "env value a bare number",
+        "local",
+        _set("apps.0.env", {"WHOAMI_PORT_NUMBER": 8080}),
+        "platform:apps[0].env.WHOAMI_PORT_NUMBER",
+        'read the number 8080; quote it: "8080"',
+    ),
+    (
+        "description read as a boolean",
+        "local",
+        _set("namespaces.0.description", True),
+        "platform:namespaces[0].description",
+        "read the boolean true (YAML reads unquoted yes",
+    ),
+    (
+        "persistence no read as a boolean",
+        "local",
+        _set("redis.persistence", False),
+        "platform:redis.persistence",
+        "expected 'aof', 'rdb' or 'none', read the boolean false",
+    ),
+    (
+        "credential as plain config",
+        "minikube",
+        _set("openaiApiKey", "sk-plain"),
+        "platform:openaiApiKey",
+        "`pulumi config set --secret platform:openaiApiKey`",
+    ),
+    (
+        "label key with a space",
+        "local",
+        _set("namespaces.1.labels", {"service name": "core"}),
+        "platform:namespaces[1].labels",
+        "is not a label key",
+    ),
+    (
+        "label value too long",
+        "local",
+        _set("namespaces.1.labels", {"service": "x" * 64}),
+        "platform:namespaces[1].labels",
+        "at most 63",
+    ),
+    (
+        "label replacing the Pod Security level",
+        "local",
+        _set("namespaces.1.labels", {"pod-security.kubernetes.io/enforce": "privileged"}),
+        "platform:namespaces[1].labels",
+        "set podSecurity",
+    ),
+    (
+        "runAsUser past int32",
+        "local",
+        _set("apps.0.runAsUser", 2**31),
+        "platform:apps[0].runAsUser",
+        "less than or equal to 2147483647",
+    ),
+    (
+        "trusted proxies not a CIDR",
+        "local",
+        _set("authentik.trustedProxies", "10.0.0.0/33"),
+        "platform:authentik.trustedProxies",
+        "'10.244.0.0/16'",
+    ),
 ]
 
 
@@ -191,7 +376,35 @@ def test_plaintext_config_cannot_stand_in_for_a_secret() -> None:
     config = stack_config("minikube") | {"openaiApiKey": "sk-plain"}
     with pytest.raises(ConfigError) as raised:
         parse_settings(config)
-    assert "platform:openaiApiKey" in str(raised.value)
+    assert "platform:openaiApiKey: a credential set as plain config" in str(raised.value)
+    assert "unknown key" not in str(raised.value)
+
+
+def test_a_credential_named_as_one_is_a_secret_even_when_no_app_uses_it() -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_settings({**stack_config("local"), "groqApiKey": "gsk-plain"})
+    assert "`pulumi config set --secret platform:groqApiKey`" in str(raised.value)
+
+
+def test_yaml_numbers_are_quantities_as_in_kubernetes() -> None:
+    config = stack_config("local")
+    config["redis"]["resources"] = {"requests": {"cpu": 0.1, "memory": "128Mi"}, "limits": {"cpu": 1, "memory": "1Gi"}}
+    settings = parse_settings(config)
+    assert settings.redis is not None
+    assert settings.redis.resources.requests.cpu == "0.1"
+    assert settings.redis.resources.limits.cpu == "1"
+
+
+def test_authentik_at_the_root_is_routed_at_slash() -> None:
+    config = stack_config("local")
+    config["authentik"]["path"] = "/"
+    config["apps"][2]["path"] = "/web"
+    run = run_program(config, stack="local")
+    paths = [
+        p["path"] for ingress in run.of_kind("Ingress") for p in ingress.inputs["spec"]["rules"][0]["http"]["paths"]
+    ]
+    assert "/" in paths
+    assert "" not in paths
 
 
 def test_unused_secret_is_reported() -> None:
