@@ -15,7 +15,7 @@ TOOLS_ENV := . tools/env.sh &&
 STACK_CMD := $(TOOLS_ENV) $(if $(KUBE),KUBECONFIG=$(KUBE),env -u KUBECONFIG) $(BIN)/python scripts/stack.py
 
 .PHONY: help venv tools cluster cluster-down up preview destroy down refresh outputs render scan secret \
-	validate docs snapshots lint test test-unit test-policy test-e2e bench
+	validate docs snapshots lint test test-unit test-policy test-real test-e2e bench
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -121,4 +121,8 @@ snapshots: venv ## rewrite the golden render and URN snapshots (tests/unit/snaps
 test-unit: venv ## unit tests under Pulumi mocks, and the policy rules; no CLI needed
 	$(BIN)/pytest tests/unit tests/policy
 
-test: lint test-unit scan test-e2e ## every check: lint, unit and policy tests, manifest scan, end-to-end
+test-real: venv ## the rendered PostgreSQL (pgvector) and Redis commands, configs and probes, run as real local servers
+	@tools/bootstrap.sh postgres redis
+	$(BIN)/pytest tests/realserver -p no:cacheprovider
+
+test: lint test-unit test-real scan test-e2e ## every check: lint, unit and policy tests, real servers, manifest scan, end-to-end
