@@ -121,7 +121,7 @@ snapshots: venv ## rewrite the golden render and URN snapshots (tests/unit/snaps
 test-unit: venv ## unit tests under Pulumi mocks, and the policy rules; no CLI needed
 	$(BIN)/pytest tests/unit tests/policy
 
-test-real: venv ## the rendered PostgreSQL (pgvector) and Redis commands, configs and probes, run as real local servers
+test-real: venv ## real PostgreSQL (pgvector) and Redis run the rendered commands, configs, init scripts and probes
 	@tools/bootstrap.sh postgres redis
 	$(BIN)/pytest tests/realserver -p no:cacheprovider
 

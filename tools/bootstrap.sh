@@ -3,7 +3,7 @@
 #
 #   tools/bootstrap.sh            # every tool
 #   tools/bootstrap.sh kubernetes # only some: pulumi pulumi-kubernetes pulumi-random actionlint
-#                                 #   kubernetes etcd kwok postgres redis
+#                                 #   kubernetes etcd kwok postgres redis versitygw awscli
 #
 # Everything lands in a cache OUTSIDE the checkout, so fresh clones (CI) reuse it:
 #   ${PLATFORM_TOOLS_CACHE:-$HOME/.cache/platform-tools}/
@@ -33,7 +33,7 @@ export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false"
 JOBS=${PLATFORM_TOOLS_JOBS:-2}
 GO_MIN=1.26
 
-ALL_TOOLS=(pulumi pulumi-kubernetes pulumi-random kubernetes etcd kwok actionlint postgres redis)
+ALL_TOOLS=(pulumi pulumi-kubernetes pulumi-random kubernetes etcd kwok actionlint postgres redis versitygw awscli)
 
 say() { printf '[tools] %s\n' "$*"; }
 die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -343,7 +343,10 @@ debs() {
     command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1 ||
         die "apt-get and dpkg are needed to fetch the Debian packages $* (a Debian or Ubuntu machine)"
     local dl; dl=$(mktemp -d)
-    if ! (cd "$dl" && apt-get download "$@") >>"$log" 2>&1; then
+    # A new machine may have no package lists yet: as root, fetch them once and retry.
+    if ! (cd "$dl" && apt-get download "$@") >>"$log" 2>&1 &&
+        { [[ $(id -u) != 0 ]] || ! apt-get update -qq >>"$log" 2>&1 ||
+            ! (cd "$dl" && apt-get download "$@") >>"$log" 2>&1; }; then
         tail -n 5 "$log" | sed 's/^/    /' >&2
         rm -rf "$dl"
         die "apt-get download $* failed (log: $log): run 'apt-get update' first; if the version is gone from the mirror, raise the pin in tools/versions.env"
@@ -389,6 +392,34 @@ tool_redis() {
         "libjemalloc2=$JEMALLOC_DEB_VERSION" "liblzf1=$LZF_DEB_VERSION"
     rm -rf "$dir"; mv "$tmp" "$dir"
     say "redis $v ... fetched in $(($(now) - t0))s"
+}
+
+tool_versitygw() {
+    local v=$VERSITYGW_VERSION dir=$BIN/versitygw-$VERSITYGW_VERSION
+    have "$dir/versitygw" && { say "versitygw $v ... cached ($dir)"; return; }
+    need_go
+    local t0 log=$LOGS/versitygw-$v.log tmp=$BIN/.versitygw-$v.tmp
+    t0=$(now); : >"$log"; rm -rf "$tmp"
+    say "versitygw $v ... building (log: $log)"
+    build_step versitygw "$v" "$log" env GOBIN="$tmp" GOFLAGS=-buildvcs=false \
+        go install -trimpath -p "$JOBS" -ldflags "-s -w" "github.com/versity/versitygw/cmd/versitygw@v$v"
+    rm -rf "$dir"; mv "$tmp" "$dir"
+    say "versitygw $v ... built in $(($(now) - t0))s"
+}
+
+tool_awscli() {
+    local v=$AWSCLI_VERSION dir=$BIN/awscli-$AWSCLI_VERSION
+    have "$dir/bin/aws" && { say "awscli $v ... cached ($dir)"; return; }
+    local t0 log=$LOGS/awscli-$v.log tmp=$BIN/.awscli-$v.tmp
+    t0=$(now); : >"$log"; rm -rf "$tmp"
+    say "awscli $v ... installing (log: $log)"
+    build_step awscli "$v" "$log" python3 -m venv "$tmp"
+    build_step awscli "$v" "$log" "$tmp/bin/pip" install --quiet --disable-pip-version-check "awscli==$v"
+    # A venv is tied to its path: build it in place, then rename and fix the scripts.
+    rm -rf "$dir"; mv "$tmp" "$dir"
+    grep -rlF "$tmp" "$dir/bin" | xargs -r sed -i "s|$tmp|$dir|g"
+    have "$dir/bin/aws" && "$dir/bin/aws" --version >>"$log" 2>&1 || die "awscli $v does not run (log: $log)"
+    say "awscli $v ... installed in $(($(now) - t0))s"
 }
 
 # --- main ---------------------------------------------------------------------
