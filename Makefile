@@ -37,8 +37,12 @@ cluster: tools ## start the local cluster: kind if Docker and kind work, else th
 cluster-down: ## remove the local cluster
 	@cluster/down.sh
 
+# `make up` approves with --yes, so on the local stack nobody reads the preview that
+# `pulumi up` runs first: skipping it saves a whole program run (docs/benchmarks.md).
+# `make preview` shows it, with the policy pack; every other stack keeps it.
+UP_ARGS = $(if $(filter local,$(STACK)),-- --skip-preview)
 up: venv tools $(if $(KUBE),,cluster) ## deploy STACK (local) to the local cluster, or to KUBE=<kubeconfig>; print the outputs
-	@$(STACK_CMD) up --stack $(STACK)
+	@$(STACK_CMD) up --stack $(STACK) $(UP_ARGS)
 
 policy/venv/.installed: policy/requirements.txt
 	@echo "[policy] installing the policy pack's requirements into policy/venv"
