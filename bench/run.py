@@ -14,11 +14,15 @@ What one run does:
    scratch directory with its own file backend and passphrase: the committed stack
    file and .state/backend are never touched.
 3. For each repetition, interleaved: `pulumi up` from an empty cluster until
-   everything is Ready, a no-op `pulumi up`, `pulumi preview`, `pulumi destroy`,
-   cleanup (the namespace and claims that destroy keeps on purpose), then the same
-   manifests with `kubectl apply` + `kubectl wait`, a no-op `kubectl apply`,
-   `kubectl diff`, `kubectl delete`, cleanup; then a cold `cluster/up.sh` on a fresh
-   name, the unit suite, and builds of the program under mocks.
+   everything is Ready (with `--skip-preview`, as `make up` runs the local stack), a
+   no-op `pulumi up`, `pulumi preview`, `pulumi destroy`, cleanup (the namespace and
+   claims that destroy keeps on purpose), then the same manifests with `kubectl
+   apply` + `kubectl wait`, a no-op `kubectl apply`, `kubectl diff`, `kubectl
+   delete`, cleanup; then the floor (`pulumi version`, preview and no-op `up` of a
+   program that registers nothing, `kubectl get namespaces`), a cold `cluster/up.sh`
+   on a fresh name, the unit suite, and builds of the program under mocks. In the
+   first --scale-reps repetitions, the same Pulumi and kubectl cycles for the local
+   stack with 30 and 100 apps (generated; rendered for kubectl the same way).
    During every `pulumi up` it samples /proc for the peak RSS of the Python program
    and stamps the engine's events, for a per-resource timeline.
 4. Writes build/bench/results.json, docs/benchmarks.md (keeping the hand-written
