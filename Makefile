@@ -46,8 +46,12 @@ $(STATE)/passphrase:
 
 passphrase: $(STATE)/passphrase ## generate the passphrase of the local file backend's stacks, once
 
+# `make up` approves with --yes, so on the local stack nobody reads the preview that
+# `pulumi up` runs first: skipping it saves a whole program run (docs/benchmarks.md).
+# `make preview` shows it, with the policy pack; every other stack keeps it.
+UP_ARGS = $(if $(filter local,$(STACK)),--skip-preview)
 up: venv tools $(if $(filter local,$(STACK)),cluster) passphrase ## pulumi up --stack STACK (local) --yes, then its outputs
-	@$(PULUMI) pulumi up --stack $(STACK) --yes --suppress-outputs && pulumi stack output --stack $(STACK)
+	@$(PULUMI) pulumi up --stack $(STACK) --yes $(UP_ARGS) --suppress-outputs && pulumi stack output --stack $(STACK)
 
 policy/venv/.installed: policy/requirements.txt
 	@echo "[policy] installing the policy pack's requirements into policy/venv"

@@ -2,8 +2,9 @@
 
     .venv-bench/bin/python bench/chart.py build/bench/results.json docs/benchmarks.png
 
-Left: median with min-max range per measurement, Pulumi next to kubectl. Right: the
-median `pulumi up` from empty as a timeline of its resource steps.
+Top left: median with min-max range per measurement, Pulumi next to kubectl. Top
+right: the median `pulumi up` from empty as a timeline of its resource steps.
+Bottom: how each operation grows with the number of apps, Pulumi against kubectl.
 """
 
 from __future__ import annotations
@@ -40,6 +41,17 @@ BARS: list[tuple[str, str]] = [
     ("mock_first", "mock build, first in process"),
     ("mock_build", "mock build, later"),
     ("cluster_start", "cluster/up.sh, cold"),
+    ("floor_empty_preview", "pulumi preview, empty program"),
+    ("floor_empty_up", "pulumi up, empty program"),
+    ("floor_kubectl_get", "kubectl get namespaces"),
+]
+
+# label, Pulumi keys, kubectl keys (summed per repetition), as in bench/report.py's SCALING
+SCALING: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
+    ("up from empty", ("pulumi_up",), ("kubectl_apply_wait",)),
+    ("no-op", ("pulumi_noop",), ("kubectl_reapply",)),
+    ("preview / diff", ("pulumi_preview",), ("kubectl_diff",)),
+    ("destroy / delete + cleanup", ("pulumi_destroy", "cleanup_destroy"), ("kubectl_delete", "cleanup_delete")),
 ]
 
 KIND_COLORS = {
@@ -146,12 +158,43 @@ def timeline_panel(ax: Any, runs: list[dict[str, Any]]) -> None:
     ax.grid(axis="x", alpha=0.3)
 
 
+def paired_median(samples: dict[str, list[float]], keys: list[str]) -> float | None:
+    series = [samples.get(key, []) for key in keys]
+    n = min(len(values) for values in series)
+    return statistics.median([sum(values[i] for values in series) for i in range(n)]) if n else None
+
+
+def scaling_panel(axes: list[Any], data: dict[str, Any]) -> None:
+    meta = data.get("meta", {})
+    sizes = [(int(meta.get("apps_local", 0)), "")] + [(int(n), f"@{n}") for n in meta.get("scale", {})]
+    for ax, (label, pulumi_keys, kubectl_keys) in zip(axes, SCALING, strict=True):
+        for keys, color, name in ((pulumi_keys, PULUMI, "pulumi"), (kubectl_keys, KUBECTL, "kubectl")):
+            points = [
+                (apps, value)
+                for apps, suffix in sizes
+                if (value := paired_median(data["samples"], [key + suffix for key in keys])) is not None
+            ]
+            if points:
+                ax.plot([x for x, _ in points], [y for _, y in points], "o-", color=color, label=name)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("apps in the stack")
+        ax.grid(alpha=0.3)
+        ax.set_ylim(bottom=0)
+    axes[0].set_ylabel("seconds (median)")
+    axes[0].legend(fontsize=8, loc="upper left")
+
+
 def main() -> None:
     results, out = Path(sys.argv[1]), Path(sys.argv[2])
     data = json.loads(results.read_text())
-    figure, (left, right) = plt.subplots(1, 2, figsize=(15, 7.5), gridspec_kw={"width_ratios": [1, 1.2]})
+    figure = plt.figure(figsize=(15, 12))
+    grid = figure.add_gridspec(2, 4, height_ratios=[1.6, 1])
+    left = figure.add_subplot(grid[0, :2])
+    right = figure.add_subplot(grid[0, 2:])
     bar_panel(left, data["samples"])
     timeline_panel(right, data.get("up_runs", []))
+    if data.get("meta", {}).get("scale"):
+        scaling_panel([figure.add_subplot(grid[1, i]) for i in range(4)], data)
     meta = data.get("meta", {})
     mach = meta.get("machine", {})
     figure.suptitle(

@@ -14,11 +14,15 @@ What one run does:
    scratch directory with its own file backend and passphrase: the committed stack
    file and .state/backend are never touched.
 3. For each repetition, interleaved: `pulumi up` from an empty cluster until
-   everything is Ready, a no-op `pulumi up`, `pulumi preview`, `pulumi destroy`,
-   cleanup (the namespace and claims that destroy keeps on purpose), then the same
-   manifests with `kubectl apply` + `kubectl wait`, a no-op `kubectl apply`,
-   `kubectl diff`, `kubectl delete`, cleanup; then a cold `cluster/up.sh` on a fresh
-   name, the unit suite, and builds of the program under mocks.
+   everything is Ready (with `--skip-preview`, as `make up` runs the local stack), a
+   no-op `pulumi up`, `pulumi preview`, `pulumi destroy`, cleanup (the namespace and
+   claims that destroy keeps on purpose), then the same manifests with `kubectl
+   apply` + `kubectl wait`, a no-op `kubectl apply`, `kubectl diff`, `kubectl
+   delete`, cleanup; then the floor (`pulumi version`, preview and no-op `up` of a
+   program that registers nothing, `kubectl get namespaces`), a cold `cluster/up.sh`
+   on a fresh name, the unit suite, and builds of the program under mocks. In the
+   first --scale-reps repetitions, the same Pulumi and kubectl cycles for the local
+   stack with 30 and 100 apps (generated; rendered for kubectl the same way).
    During every `pulumi up` it samples /proc for the peak RSS of the Python program
    and stamps the engine's events, for a per-resource timeline.
 4. Writes build/bench/results.json, docs/benchmarks.md (keeping the hand-written
@@ -64,8 +68,10 @@ RENDERED = ROOT / "build" / "render" / STACK / "1-manifest"
 RESULTS = ROOT / "build" / "bench" / "results.json"
 CHART_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 PART_OF = "app.kubernetes.io/part-of=platform"
-TIMEOUT = 600
+TIMEOUT = 900
 WAIT = "300s"
+# `pulumi up` arguments as `make up` gives them for the local stack (Makefile, UP_ARGS).
+UP_ARGS = ["--skip-preview"]
 
 
 def say(message: str) -> None:
@@ -129,6 +135,46 @@ def load_manifests(directory: Path) -> list[Manifest]:
             replicas = (doc.get("spec") or {}).get("replicas") if isinstance(doc.get("spec"), dict) else None
             out.append(Manifest(path, doc["kind"], meta["name"], meta.get("namespace"), replicas))
     return out
+
+
+def stack_config(source: Path) -> dict[str, Any]:
+    config: dict[str, Any] = yaml.safe_load((source / f"Pulumi.{STACK}.yaml").read_text())
+    return config
+
+
+def scaled_config(source: Path, apps: int) -> dict[str, Any]:
+    """The local stack with `apps` apps: its own first, then generated ones like them
+    (the same pinned echo image, a route on the gateway, a probe), spread over its
+    placeholder namespaces."""
+    config = stack_config(source)
+    platform = config["config"]
+    own: list[dict[str, Any]] = platform["platform:apps"]
+    namespaces = [ns["name"] for ns in platform["platform:namespaces"] if ns.get("placeholder")]
+    generated = [
+        {
+            "name": f"app{i}",
+            "namespace": namespaces[i % len(namespaces)],
+            "image": own[0]["image"],
+            "port": 8080,
+            "path": f"/app{i}",
+            "replicas": 1,
+            "probe": {"path": "/health"},
+            "env": {"WHOAMI_PORT_NUMBER": "8080"},
+        }
+        for i in range(len(own), apps)
+    ]
+    platform["platform:apps"] = own[:apps] + generated
+    return config
+
+
+@dataclass
+class Scaled:
+    """The local stack with more apps, its rendered manifests and its scratch project."""
+
+    apps: int
+    project: Project
+    manifests: list[Manifest]
+    manifest_dir: Path
 
 
 @dataclass
@@ -242,15 +288,20 @@ class Project:
         kubeconfig: Path,
         label: str,
         extra_env: dict[str, str] | None = None,
-        extra_args: Sequence[str] = (),
+        extra_args: Sequence[str] = UP_ARGS,
+        config: dict[str, Any] | None = None,
+        files: Sequence[str] = PROJECT_FILES,
+        suffix: str | None = None,
     ) -> None:
         self.label = label
+        # Appended to the keys of its measurements: " [variant]", or "@30" for a scaled stack.
+        self.suffix = (f" [{label}]" if label else "") if suffix is None else suffix
         self.extra_args = list(extra_args)
         self.dir = scratch / f"project{('-' + label) if label else ''}"
         self.backend = scratch / f"backend{('-' + label) if label else ''}"
         self.dir.mkdir(parents=True)
         self.backend.mkdir()
-        for name in [*PROJECT_FILES, f"Pulumi.{STACK}.yaml"]:
+        for name in [*files, f"Pulumi.{STACK}.yaml"]:
             path = source / name
             if path.is_dir():
                 shutil.copytree(path, self.dir / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -259,7 +310,7 @@ class Project:
         (self.dir / ".venv").symlink_to(ROOT / ".venv")
         self.config_file = self.dir / f"Pulumi.{STACK}.yaml"
         # The stack names its cluster by kubeconfig path: here, the bench cluster's.
-        stack_config = yaml.safe_load(self.config_file.read_text())
+        stack_config = config if config is not None else yaml.safe_load(self.config_file.read_text())
         stack_config["config"]["kubernetes:kubeconfig"] = str(kubeconfig)
         self.config_file.write_text(yaml.safe_dump(stack_config, sort_keys=False))
         self.env = dict(env)
@@ -286,6 +337,10 @@ class Project:
 
     def command(self, command: str, log: Path) -> subprocess.CompletedProcess[str]:
         return run(self.args(command), env=self.env, cwd=self.dir, log=log)
+
+    def config_set(self, key: str, value: str) -> None:
+        args = ["pulumi", "config", "set", key, value, "--stack", STACK, "--config-file", str(self.config_file)]
+        run(args, env=self.env, cwd=self.dir)
 
     def watched(self, command: str, log: Path, events: Path) -> dict[str, Any]:
         """`pulumi up` or `destroy`, watched: wall time, peak RSS by role, stamped engine events."""
@@ -408,6 +463,8 @@ class Bench:
         self.projects: list[Project] = []
         self.manifests: list[Manifest] = []
         self.manifest_dir = self.scratch / "manifests"
+        self.empty: Project | None = None
+        self.scaled: list[Scaled] = []
 
     # -- set-up ---------------------------------------------------------------------
     def start_cluster(self) -> None:
@@ -447,7 +504,7 @@ class Bench:
             key, _, value = assignment.partition("=")
             extra_env.setdefault(label, {})[key] = value
         extra_args: dict[str, list[str]] = {}
-        for spec in self.options.variant_args:
+        for spec in self.options.variant_args:  # replace UP_ARGS: `LABEL=` runs `pulumi up` with its preview
             label, _, args = spec.partition("=")
             extra_args.setdefault(label, []).extend(shlex.split(args))
         for spec in self.options.variant:
@@ -460,13 +517,68 @@ class Bench:
                     self.cluster.kubeconfig,
                     label,
                     extra_env.get(label),
-                    extra_args.get(label, ()),
+                    extra_args.get(label, UP_ARGS),
                 )
             )
 
+    def make_empty_project(self) -> None:
+        """A program that registers nothing (`import pulumi`), with the same CLI, language
+        host, backend and `up` arguments: what every Pulumi command costs before the
+        platform's first resource."""
+        self.empty = Project(
+            ROOT,
+            self.scratch,
+            self.env,
+            self.cluster.kubeconfig,
+            "empty",
+            files=["Pulumi.yaml"],
+            config={"config": {}},
+            suffix="",
+        )
+        (self.empty.dir / "__main__.py").write_text("import pulumi  # noqa: F401\n")
+        self.empty.command("up", self.logs / "empty-first-up.log")  # creates the stack's state: not counted
+
+    def make_scaled(self) -> None:
+        """Render each scaled stack the way `make render` does, for kubectl; then its project."""
+        self.results.meta["apps_local"] = len(stack_config(ROOT)["config"]["platform:apps"])
+        self.results.meta["scale"] = {}
+        for apps in self.options.scale:
+            config = scaled_config(ROOT, apps)
+            render = Project(
+                ROOT, self.scratch, self.env, self.cluster.kubeconfig, f"render{apps}", config=config, suffix=""
+            )
+            out = self.scratch / f"render{apps}"
+            render.config_set("kubernetes:renderYamlToDirectory", str(out))
+            render.command("up", self.logs / f"render{apps}.log")
+            manifest_dir = out / "1-manifest"
+            manifests = load_manifests(manifest_dir)
+            project = Project(
+                ROOT, self.scratch, self.env, self.cluster.kubeconfig, f"{apps}apps", config=config, suffix=f"@{apps}"
+            )
+            self.scaled.append(Scaled(apps, project, manifests, manifest_dir))
+            self.results.meta["scale"][str(apps)] = {"manifests": len(manifests)}
+            say(f"scaled stack: {apps} apps, {len(manifests)} manifests")
+        self.results.meta["manifests_local"] = len(self.manifests)
+
     # -- one repetition -------------------------------------------------------------
-    def pulumi_cycle(self, rep: int, project: Project) -> None:
-        suffix = f" [{project.label}]" if project.label else ""
+    def floor_cycle(self, rep: int) -> None:
+        """What no change to this project can remove: the CLI alone, an empty program's
+        preview and no-op `up`, and kubectl's own start with one request."""
+        assert self.empty is not None
+        logs = self.logs / f"rep{rep}-empty"
+        logs.mkdir(exist_ok=True)
+        with timed(self.results, "floor_pulumi_version"):
+            run(["pulumi", "version"], env=self.empty.env, cwd=self.empty.dir)
+        with timed(self.results, "floor_empty_preview"):
+            self.empty.command("preview", logs / "preview.log")
+        with timed(self.results, "floor_empty_up"):
+            self.empty.command("up", logs / "up.log")
+        with timed(self.results, "floor_kubectl_get"):
+            self.cluster.kubectl("get", "namespaces", "-o", "name")
+
+    def pulumi_cycle(self, rep: int, project: Project, manifests: list[Manifest] | None = None) -> None:
+        suffix = project.suffix
+        manifests = self.manifests if manifests is None else manifests
         logs = self.logs / f"rep{rep}{('-' + project.label) if project.label else ''}"
         logs.mkdir(exist_ok=True)
         results = self.results
@@ -481,7 +593,7 @@ class Bench:
             f"  pulumi up from empty{suffix}: {up['seconds']:.1f}s, python peak RSS "
             f"{up['rss']['peak_by_role_mb'].get('python program', 0)} MB"
         )
-        self.cluster.wait_ready(self.manifests, timeout="0s", log_dir=None)  # Ready when up returns
+        self.cluster.wait_ready(manifests, timeout="0s", log_dir=None)  # Ready when up returns
         up |= {"rep": rep, "label": project.label, "load": loadavg()}
         results.up_runs.append(up)
 
@@ -506,33 +618,37 @@ class Bench:
         with timed(results, "cleanup_destroy" + suffix):
             self.cluster.make_empty()
 
-    def kubectl_cycle(self, rep: int) -> None:
-        logs = self.logs / f"rep{rep}"
+    def kubectl_cycle(
+        self, rep: int, manifests: list[Manifest] | None = None, manifest_dir: Path | None = None, suffix: str = ""
+    ) -> None:
+        manifests = self.manifests if manifests is None else manifests
+        manifest_dir = self.manifest_dir if manifest_dir is None else manifest_dir
+        logs = self.logs / f"rep{rep}{suffix.replace('@', '-')}"
         logs.mkdir(exist_ok=True)
         results = self.results
         if self.cluster.leftovers():
             raise BenchError(f"the cluster is not empty before kubectl apply: {self.cluster.leftovers()}")
         # Namespaces first, then cluster-wide objects, then the rest: one command.
         order = {"Namespace": 0, "ClusterRole": 1, "ClusterRoleBinding": 1, "IngressClass": 1}
-        ordered = sorted(self.manifests, key=lambda m: (order.get(m.kind, 2), m.path.name))
+        ordered = sorted(manifests, key=lambda m: (order.get(m.kind, 2), m.path.name))
         apply = ["apply", *[arg for m in ordered for arg in ("-f", str(m.path))]]
         results.load.append(loadavg())
         t0 = time.perf_counter()
         self.cluster.kubectl(*apply, log=logs / "kubectl-apply.log")
         applied = time.perf_counter() - t0
-        self.cluster.wait_ready(self.manifests, log_dir=logs)
+        self.cluster.wait_ready(manifests, log_dir=logs)
         total = time.perf_counter() - t0
-        results.add("kubectl_apply", applied)
-        results.add("kubectl_wait", total - applied)
-        results.add("kubectl_apply_wait", total)
-        say(f"  kubectl apply + wait: {total:.1f}s (apply {applied:.1f}s)")
-        with timed(results, "kubectl_reapply"):
+        results.add("kubectl_apply" + suffix, applied)
+        results.add("kubectl_wait" + suffix, total - applied)
+        results.add("kubectl_apply_wait" + suffix, total)
+        say(f"  kubectl apply + wait{suffix}: {total:.1f}s (apply {applied:.1f}s)")
+        with timed(results, "kubectl_reapply" + suffix):
             self.cluster.kubectl(*apply, log=logs / "kubectl-reapply.log")
-        with timed(results, "kubectl_diff"):
-            diff = self.cluster.kubectl("diff", "-R", "-f", str(self.manifest_dir), check=False)
+        with timed(results, "kubectl_diff" + suffix):
+            diff = self.cluster.kubectl("diff", "-R", "-f", str(manifest_dir), check=False)
             if diff.returncode not in (0, 1):
                 raise BenchError(f"kubectl diff failed: {diff.stderr}")
-        with timed(results, "kubectl_delete"):
+        with timed(results, "kubectl_delete" + suffix):
             self.cluster.kubectl(
                 "delete",
                 "--wait=true",
@@ -541,7 +657,7 @@ class Bench:
                 *[arg for m in reversed(ordered) for arg in ("-f", str(m.path))],
                 log=logs / "kubectl-delete.log",
             )
-        with timed(results, "cleanup_delete"):
+        with timed(results, "cleanup_delete" + suffix):
             self.cluster.make_empty()
 
     def cluster_start(self, rep: int) -> None:
@@ -616,12 +732,21 @@ class Bench:
             self.render()
             self.make_projects()
             skip = set(options.skip)
+            if "floor" not in skip:
+                self.make_empty_project()
+            self.make_scaled()
             for rep in range(1, options.reps + 1):
                 say(f"repetition {rep}/{options.reps} (load {loadavg():.2f})")
                 for project in self.projects:
                     self.pulumi_cycle(rep, project)
                 if "kubectl" not in skip:
                     self.kubectl_cycle(rep)
+                if "floor" not in skip:
+                    self.floor_cycle(rep)
+                if rep <= options.scale_reps:
+                    for scaled in self.scaled:
+                        self.pulumi_cycle(rep, scaled.project, scaled.manifests)
+                        self.kubectl_cycle(rep, scaled.manifests, scaled.manifest_dir, scaled.project.suffix)
                 if "cluster" not in skip:
                     self.cluster_start(rep)
                 if "unit" not in skip:
@@ -672,11 +797,27 @@ def main() -> None:
         "--variant-env", action="append", default=[], metavar="LABEL=KEY=VALUE", help="environment of a variant"
     )
     parser.add_argument(
-        "--variant-args", action="append", default=[], metavar="LABEL=ARGS", help="extra `pulumi up` arguments"
+        "--variant-args",
+        action="append",
+        default=[],
+        metavar="LABEL=ARGS",
+        help=f"`pulumi up` arguments of a variant instead of {' '.join(UP_ARGS)} (empty: with its preview)",
     )
     parser.add_argument(
-        "--skip", action="append", default=[], choices=["kubectl", "cluster", "unit", "mock"], help="leave a part out"
+        "--skip",
+        action="append",
+        default=[],
+        choices=["kubectl", "cluster", "unit", "mock", "floor"],
+        help="leave a part out",
     )
+    parser.add_argument(
+        "--scale",
+        type=lambda text: [int(n) for n in text.split(",") if n],
+        default=[30, 100],
+        metavar="N,N",
+        help="also measure the local stack with N apps (generated), both tools (default 30,100; '' for none)",
+    )
+    parser.add_argument("--scale-reps", type=int, default=3, help="repetitions of the scaled stacks (default 3)")
     parser.add_argument("--no-render", action="store_true", help="reuse build/render/local if it exists")
     parser.add_argument("--keep-cluster", action="store_true")
     parser.add_argument("--keep-scratch", action="store_true", help="keep the logs and scratch projects")

@@ -79,7 +79,11 @@ build_step() {
     fi
 }
 
-gobuild() { go build -trimpath -p "$JOBS" "$@"; }
+# -dwarf=false: `-ldflags=-s -w` drops the debug information at link time, but
+# the compiler still generates it for every package; not generating it saves
+# compile time. The same flags everywhere keep GOCACHE entries shared.
+GCFLAGS=all=-dwarf=false
+gobuild() { go build -trimpath -p "$JOBS" -gcflags="$GCFLAGS" "$@"; }
 
 # src_hash DIR: short hash of this repo's own Go sources under DIR (our language
 # host, the random stand-in), so editing them triggers a rebuild.
@@ -145,8 +149,9 @@ tool_pulumi() {
     build_step pulumi "$v" "$log" gobuild -tags osusergo,grpcnotrace \
         -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$v" \
         -o "$tmp/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
-    # Our own minimal language host (the upstream one is not on the module proxy).
-    build_step pulumi "$v" "$log" gobuild \
+    # Our own minimal language host (the upstream one is not on the module proxy),
+    # with the CLI's tags so it reuses the packages the CLI build compiled.
+    build_step pulumi "$v" "$log" gobuild -tags osusergo,grpcnotrace \
         -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$v" \
         -o "$tmp/pulumi-language-python" ./cmd/pulumi-language-python
     local sdk
@@ -168,25 +173,38 @@ user_plugin() {
     [[ -x $f && $HOME/.pulumi != "$PULUMI_HOME" ]] && printf '%s\n' "$f"
 }
 
+# pulumi_cli: print the pinned CLI, which installs the plugins. When another lane
+# of this run is still building it, wait for that lane.
+pulumi_cli() {
+    local cli=$BIN/pulumi-$PULUMI_VERSION/pulumi
+    until have "$cli"; do
+        [[ -n ${PULUMI_LANE_PID:-} ]] && kill -0 "$PULUMI_LANE_PID" 2>/dev/null ||
+            die "pulumi $PULUMI_VERSION must be built first (tools/bootstrap.sh pulumi)"
+        sleep 1
+    done
+    printf '%s\n' "$cli"
+}
+
 # download_plugin NAME VERSION LOG: let the CLI fetch the pinned plugin itself, as
 # it does on any machine with internet; fails fast where downloads are blocked.
 download_plugin() {
+    local cli
+    cli=$(pulumi_cli) || exit 1
     env -u PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION timeout 120 \
-        "$BIN/pulumi-$PULUMI_VERSION/pulumi" plugin install resource "$1" "$2" >>"$3" 2>&1
+        "$cli" plugin install resource "$1" "$2" >>"$3" 2>&1
 }
 
 # install_plugin NAME VERSION FILE: install a resource plugin into PULUMI_HOME.
 install_plugin() {
-    local name=$1 v=$2 file=$3 log=$4
-    build_step "pulumi-resource-$name" "$v" "$log" \
-        "$BIN/pulumi-$PULUMI_VERSION/pulumi" plugin install resource "$name" "$v" --file "$file"
+    local name=$1 v=$2 file=$3 log=$4 cli
+    cli=$(pulumi_cli) || exit 1
+    build_step "pulumi-resource-$name" "$v" "$log" "$cli" plugin install resource "$name" "$v" --file "$file"
 }
 
 tool_pulumi_kubernetes() {
     local v=$PULUMI_KUBERNETES_VERSION dir=$BIN/pulumi-resource-kubernetes-$PULUMI_KUBERNETES_VERSION
     local plugin=$PULUMI_HOME/plugins/resource-kubernetes-v$v/pulumi-resource-kubernetes
     if have "$plugin"; then say "pulumi-resource-kubernetes $v ... cached ($plugin)"; return; fi
-    have "$BIN/pulumi-$PULUMI_VERSION/pulumi" || die "pulumi $PULUMI_VERSION must be built first (tools/bootstrap.sh pulumi)"
     local t0 log=$LOGS/pulumi-resource-kubernetes-$v.log up
     t0=$(now); : >"$log"
     if up=$(user_plugin kubernetes "$v"); then
@@ -262,7 +280,10 @@ tool_pulumi_random() {
         local tmp=$BIN/.pulumi-resource-random-$v.tmp
         rm -rf "$tmp"; mkdir -p "$tmp"
         cd "$src"
-        build_step pulumi-resource-random "$v" "$log" gobuild -ldflags "-s -w -X main.version=$v" \
+        # The CLI's tags: with them (and the same module versions) the stand-in reuses
+        # every package the CLI build compiled.
+        build_step pulumi-resource-random "$v" "$log" gobuild -tags osusergo,grpcnotrace \
+            -ldflags "-s -w -X main.version=$v" \
             -o "$tmp/pulumi-resource-random" .
         rm -rf "$dir"; mv "$tmp" "$dir"
         cd "$ROOT"
@@ -462,11 +483,29 @@ tool_awscli() {
 
 # --- main ---------------------------------------------------------------------
 
+# Lanes run side by side, each its tools in order. The three builds that take
+# minutes (the CLI, the kubernetes provider, the control plane) share almost no
+# compiled package (their dependency versions differ), so they gain nothing from
+# waiting for each other, while running them together keeps both cores busy
+# through each build's serial parts (module downloads, the big packages, links).
+# Within a lane, a later tool reuses what the earlier one compiled: etcd after
+# kubernetes, the random stand-in after the CLI (same sdk/grpc versions and tags).
+# The test servers are downloads, not builds: they follow the provider in its lane.
+LANES=("pulumi pulumi-random" "pulumi-kubernetes postgres redis awscli" "kubernetes etcd kwok actionlint versitygw")
+
+run_lane() {
+    local t
+    for t in "$@"; do "tool_${t//-/_}"; done
+}
+
 main() {
     local tools=("$@") t
     ((${#tools[@]})) || tools=("${ALL_TOOLS[@]}")
     for t in "${tools[@]}"; do
         case " ${ALL_TOOLS[*]} " in *" $t "*) ;; *) die "unknown tool '$t' (known: ${ALL_TOOLS[*]})" ;; esac
+    done
+    for t in "${ALL_TOOLS[@]}"; do
+        case " ${LANES[*]} " in *" $t "*) ;; *) die "tool '$t' is in no build lane (LANES)" ;; esac
     done
     mkdir -p "$BIN" "$LOGS" "$PULUMI_HOME"
 
@@ -476,10 +515,21 @@ main() {
         flock -n 9 || { say "another bootstrap holds $CACHE/.bootstrap.lock; waiting"; flock 9; }
     fi
 
-    local t0; t0=$(now)
-    for t in "${tools[@]}"; do
-        "tool_${t//-/_}"
+    local t0 lane pids=() failed=0 pid
+    t0=$(now)
+    for lane in "${LANES[@]}"; do
+        local mine=()
+        for t in "${tools[@]}"; do
+            case " $lane " in *" $t "*) mine+=("$t") ;; esac
+        done
+        ((${#mine[@]})) || continue
+        run_lane "${mine[@]}" &
+        pids+=($!)
+        # The provider's plugin install runs the CLI: its lane waits for it (pulumi_cli).
+        [[ ${mine[0]} != pulumi ]] || PULUMI_LANE_PID=$!
     done
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    ((failed == 0)) || die "some tools were not built (see the errors above)"
     say "done in $(($(now) - t0))s; cache: $CACHE (use: . tools/env.sh)"
 }
 

@@ -235,6 +235,12 @@ class Container:
 
 # The manifest scan's (checkov) checks this platform deliberately does not meet,
 # each with its reason. They are annotated only on the workloads they apply to.
+# pulumi-kubernetes deletes with foreground propagation unless told otherwise: the
+# workload then stays until every pod of it is gone, and every deletion behind it
+# waits for that. Background, as `kubectl delete` does: the workload goes at once and
+# its pods after it; a namespace's deletion still waits for them.
+DELETE_IN_BACKGROUND = {"pulumi.com/deletionPropagationPolicy": "background"}
+
 SCAN_SKIPS = {
     "CKV_K8S_43": "images are pinned by version tag in the validated stack config, not by digest",
     "CKV_K8S_40": "runs as the non-root UID its image expects (PostgreSQL, Redis 999, Authentik 1000; docs/images.md)",
@@ -322,7 +328,8 @@ class Pod:
         return self.run_as_user if self.run_as_group is None else self.run_as_group
 
     def workload_metadata(self) -> ObjectMetaArgs:
-        """checkov.io/skip annotations for the SCAN_SKIPS that apply to these pods."""
+        """checkov.io/skip annotations for the SCAN_SKIPS that apply to these pods, and
+        deletion in the background (DELETE_IN_BACKGROUND)."""
         applies = {
             "CKV_K8S_43": True,
             "CKV_K8S_40": self.run_as_user < 10000,
@@ -330,7 +337,7 @@ class Pod:
         }
         checks = [check for check, applied in applies.items() if applied]
         skips = {f"checkov.io/skip{i}": f"{check}={SCAN_SKIPS[check]}" for i, check in enumerate(checks, start=1)}
-        return metadata(self.name, self.namespace, self.labels, skips)
+        return metadata(self.name, self.namespace, self.labels, skips | DELETE_IN_BACKGROUND)
 
     def deployment(
         self,

@@ -282,18 +282,33 @@ func (h *languageHost) InstallDependencies(req *pulumirpc.InstallDependenciesReq
 		true /*showOutput*/, stdout, stderr)
 }
 
+// aboutScript prints the interpreter's path and version, one a line.
+const aboutScript = "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])"
+
+// About describes the project's Python. The CLI asks before every preview and
+// update (for the update's metadata) and waits for the answer, so it costs one
+// interpreter start; the toolchain's own About would start three, one of them
+// `python -m pip --version`, whose answer this response has no field for.
 func (h *languageHost) About(ctx context.Context, req *pulumirpc.AboutRequest) (*pulumirpc.AboutResponse, error) {
 	tc, err := pythonToolchain(req.GetInfo())
 	if err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
-	info, err := tc.About(ctx)
+	cmd, err := tc.Command(ctx, "-c", aboutScript)
 	if err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "could not run %s: %v", cmd.Path, err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 {
+		return nil, status.Errorf(codes.FailedPrecondition, "unexpected output of %s: %q", cmd.Path, out)
+	}
 	return &pulumirpc.AboutResponse{
-		Executable: info.PythonExecutable,
-		Version:    info.PythonVersion.String(),
+		Executable: strings.TrimSpace(lines[0]),
+		Version:    strings.TrimSpace(lines[1]),
 	}, nil
 }
 
