@@ -4,7 +4,9 @@ labels, hardened pods, probes, resources, and secret credentials."""
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from components.authentik_stack import needs_redis
 from components.settings import parse_settings
 from tests.unit.harness import Registration, Run, run_program, run_stack, stack_config
 
+ROOT = Path(__file__).resolve().parents[2]
 STACKS = {
     "local": {},
     "minikube": {"openaiApiKey": "sk-test-openai-key"},
@@ -226,6 +229,15 @@ def test_gateway_reads_only_the_namespaces_it_routes() -> None:
     assert watched <= bindings
     for namespace in {ns.k8s_name for ns in run.of_kind("Namespace")} - watched:
         assert namespace not in roles
+
+
+@every_stack
+def test_gateway_test_binary_is_the_deployed_traefik(stack: str) -> None:
+    # tests/e2e/test_gateway_traefik.py runs the binary that tools/bootstrap.sh fetches.
+    pinned = re.search(r"^TRAEFIK_VERSION=(\S+)$", (ROOT / "tools" / "versions.env").read_text(), re.MULTILINE)
+    assert pinned is not None
+    image = built(stack).one("Deployment", "gateway").pod_spec()["containers"][0]["image"]
+    assert image == f"traefik:v{pinned.group(1)}"
 
 
 def test_gateway_without_tls_has_no_redirect() -> None:
