@@ -153,9 +153,9 @@ def gateway_args(settings: Settings) -> GatewayArgs:
     if gateway.tls is not None:
         issuer = gateway.tls.cluster_issuer
         if issuer is not None:
-            tls = Tls(f"{gateway.name}-tls", {"cert-manager.io/cluster-issuer": issuer})
+            tls = Tls(f"{gateway.name}-tls", {"cert-manager.io/cluster-issuer": issuer}, profile.published_https_port)
         else:
-            tls = Tls(gateway.tls.secret_name or "", {})
+            tls = Tls(gateway.tls.secret_name or "", {}, profile.published_https_port)
     node_ports = profile.gateway_node_ports
     return GatewayArgs(
         name=gateway.name,

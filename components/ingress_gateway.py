@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 
 import pulumi
-from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs, ServiceAccount
+from pulumi_kubernetes.core.v1 import ConfigMap, ResourceRequirementsArgs, ServiceAccount
 from pulumi_kubernetes.networking.v1 import (
     HTTPIngressPathArgs,
     HTTPIngressRuleValueArgs,
@@ -21,7 +22,15 @@ from pulumi_kubernetes.networking.v1 import (
     IngressTLSArgs,
     ServiceBackendPortArgs,
 )
-from pulumi_kubernetes.rbac.v1 import ClusterRole, ClusterRoleBinding, PolicyRuleArgs, RoleRefArgs, SubjectArgs
+from pulumi_kubernetes.rbac.v1 import (
+    ClusterRole,
+    ClusterRoleBinding,
+    PolicyRuleArgs,
+    Role,
+    RoleBinding,
+    RoleRefArgs,
+    SubjectArgs,
+)
 
 from components import kube
 from components.contracts import Peer, Route
@@ -32,6 +41,26 @@ PING_PORT = 8080
 GATEWAY_UID = 65532
 API_SERVER_PORTS = (443, 6443)
 TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+DYNAMIC_DIR = "/etc/traefik/dynamic"
+HSTS_MIDDLEWARE = "hsts"
+HSTS_SECONDS = 31536000
+READ = ["get", "list", "watch"]
+# Traefik's kubernetes ingress provider lists and watches these in every namespace
+# it is given (Secrets for the TLS certificates that Ingresses name), and writes
+# the Ingress status there.
+NAMESPACED_RULES = [
+    PolicyRuleArgs(api_groups=[""], resources=["services", "secrets"], verbs=READ),
+    PolicyRuleArgs(api_groups=["discovery.k8s.io"], resources=["endpointslices"], verbs=READ),
+    PolicyRuleArgs(api_groups=["networking.k8s.io"], resources=["ingresses"], verbs=READ),
+    PolicyRuleArgs(api_groups=["networking.k8s.io"], resources=["ingresses/status"], verbs=["update"]),
+]
+# What it watches cluster-wide: IngressClasses (to pick its own), and Nodes, which
+# its cluster-scope informer always watches while IngressClass lookup is on (and
+# which give a NodePort gateway's Ingress status).
+CLUSTER_RULES = [
+    PolicyRuleArgs(api_groups=["networking.k8s.io"], resources=["ingressclasses"], verbs=READ),
+    PolicyRuleArgs(api_groups=[""], resources=["nodes"], verbs=READ),
+]
 
 
 @dataclass(frozen=True)
@@ -41,6 +70,8 @@ class Tls:
 
     secret_name: str
     annotations: Mapping[str, str]
+    https_port: int = 443
+    """Where users reach HTTPS: plain HTTP redirects there."""
 
 
 @dataclass(frozen=True)
@@ -69,12 +100,42 @@ class GatewayArgs:
         return Peer(self.namespace, kube.selector(self.labels) if self.install else {})
 
 
+def watched_namespaces(args: GatewayArgs, routes: Sequence[Route]) -> list[str]:
+    """The namespaces the controller reads: every routed one, and its own (where the
+    Service it publishes in the Ingress status lives)."""
+    return sorted({args.namespace, *(route.namespace for route in routes)})
+
+
+def hsts_config() -> str:
+    """Traefik's dynamic configuration (file provider) for the HSTS middleware that
+    every route on the HTTPS entry point passes through."""
+    headers = {"stsSeconds": HSTS_SECONDS, "stsIncludeSubdomains": True}
+    # JSON is YAML, which the file provider reads.
+    return json.dumps({"http": {"middlewares": {HSTS_MIDDLEWARE: {"headers": headers}}}}, indent=2)
+
+
+def tls_flags(tls: Tls) -> list[str]:
+    """HTTPS only: plain HTTP is redirected to the HTTPS port users reach (so the
+    Location never names the container port), and HSTS is on for every route."""
+    return [
+        "--entryPoints.websecure.http.tls=true",
+        f"--entryPoints.web.http.redirections.entryPoint.to=:{tls.https_port}",
+        "--entryPoints.web.http.redirections.entryPoint.scheme=https",
+        "--entryPoints.web.http.redirections.entryPoint.permanent=true",
+        f"--entryPoints.websecure.http.middlewares={HSTS_MIDDLEWARE}@file",
+        f"--providers.file.directory={DYNAMIC_DIR}",
+    ]
+
+
 class IngressGateway(pulumi.ComponentResource):
     """When `install` is set: Traefik v3 on the plain Ingress API (an IngressClass, a
-    ServiceAccount with read-only RBAC, a Deployment on unprivileged ports, its
-    Service exposed as the target profile says, a PodDisruptionBudget at two or more
-    replicas, a NetworkPolicy). Always: one Ingress per namespace with routes, all on
-    one host, paths forwarded unchanged.
+    ServiceAccount that reads only the namespaces it routes: a Role and RoleBinding
+    in each, and a ClusterRole for IngressClasses and Nodes; a Deployment on
+    unprivileged ports, its Service exposed as the target profile says, a
+    PodDisruptionBudget at two or more replicas, a NetworkPolicy; with TLS, a
+    ConfigMap with the HSTS middleware, and plain HTTP redirected to HTTPS).
+    Always: one Ingress per namespace with routes, all on one host, paths forwarded
+    unchanged.
 
     Outputs: `url`, `class_name`, `service_name`.
     """
@@ -116,12 +177,22 @@ class IngressGateway(pulumi.ComponentResource):
 
     def _controller(self, name: str, args: GatewayArgs, routes: Sequence[Route]) -> list[pulumi.Resource]:
         opts = kube.child(self)
-        access = self._access(name, args)
+        namespaces = watched_namespaces(args, routes)
+        access = self._access(name, args, namespaces)
+        if args.tls is not None:
+            access.append(
+                ConfigMap(
+                    f"{name}-dynamic",
+                    metadata=kube.metadata(f"{args.name}-dynamic", args.namespace, args.labels),
+                    data={"hsts.yaml": hsts_config()},
+                    opts=opts,
+                )
+            )
         pod = kube.Pod(
             args.name,
             args.namespace,
             args.labels,
-            [self._container(args)],
+            [self._container(args, namespaces)],
             GATEWAY_UID,
             affinity=kube.spread(args.labels),
             service_account=args.name,
@@ -145,9 +216,10 @@ class IngressGateway(pulumi.ComponentResource):
         traffic.allow_to_anywhere(*API_SERVER_PORTS).policy(f"{name}-netpol", opts)
         return [deployment, service]
 
-    def _access(self, name: str, args: GatewayArgs) -> list[pulumi.Resource]:
+    def _access(self, name: str, args: GatewayArgs, namespaces: Sequence[str]) -> list[pulumi.Resource]:
         """The controller's identity: a ServiceAccount that may read what routing
-        needs and write Ingress status, and the IngressClass it serves."""
+        needs in `namespaces` and write Ingress status there, and the IngressClass
+        it serves."""
         opts = kube.child(self)
         cluster_name = f"{args.namespace}-{args.name}"
         account = ServiceAccount(
@@ -156,35 +228,45 @@ class IngressGateway(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=opts,
         )
-        read = ["get", "list", "watch"]
+        subjects = [SubjectArgs(kind="ServiceAccount", name=args.name, namespace=args.namespace)]
         role = ClusterRole(
-            f"{name}-role",
-            metadata=kube.metadata(cluster_name, None, args.labels),
-            rules=[
-                PolicyRuleArgs(api_groups=[""], resources=["services", "endpoints", "secrets", "nodes"], verbs=read),
-                PolicyRuleArgs(api_groups=["discovery.k8s.io"], resources=["endpointslices"], verbs=read),
-                PolicyRuleArgs(api_groups=["networking.k8s.io"], resources=["ingresses", "ingressclasses"], verbs=read),
-                PolicyRuleArgs(api_groups=["networking.k8s.io"], resources=["ingresses/status"], verbs=["update"]),
-            ],
-            opts=opts,
+            f"{name}-role", metadata=kube.metadata(cluster_name, None, args.labels), rules=CLUSTER_RULES, opts=opts
         )
-        binding = ClusterRoleBinding(
-            f"{name}-binding",
-            metadata=kube.metadata(cluster_name, None, args.labels),
-            role_ref=RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_name),
-            subjects=[SubjectArgs(kind="ServiceAccount", name=args.name, namespace=args.namespace)],
-            opts=kube.child(self, depends_on=[role, account]),
-        )
+        access: list[pulumi.Resource] = [
+            ClusterRoleBinding(
+                f"{name}-binding",
+                metadata=kube.metadata(cluster_name, None, args.labels),
+                role_ref=RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_name),
+                subjects=subjects,
+                opts=kube.child(self, depends_on=[role, account]),
+            )
+        ]
+        for watched in namespaces:
+            namespaced = Role(
+                f"{name}-role-{watched}",
+                metadata=kube.metadata(cluster_name, watched, args.labels),
+                rules=NAMESPACED_RULES,
+                opts=opts,
+            )
+            access.append(
+                RoleBinding(
+                    f"{name}-binding-{watched}",
+                    metadata=kube.metadata(cluster_name, watched, args.labels),
+                    role_ref=RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=cluster_name),
+                    subjects=subjects,
+                    opts=kube.child(self, depends_on=[namespaced, account]),
+                )
+            )
         ingress_class = IngressClass(
             f"{name}-class",
             metadata=kube.metadata(args.class_name, None, args.labels),
             spec=IngressClassSpecArgs(controller="traefik.io/ingress-controller"),
             opts=opts,
         )
-        return [binding, ingress_class]
+        return [*access, ingress_class]
 
     @staticmethod
-    def _container(args: GatewayArgs) -> kube.Container:
+    def _container(args: GatewayArgs, namespaces: Sequence[str]) -> kube.Container:
         flags = [
             f"--entryPoints.web.address=:{HTTP_PORT}",
             f"--entryPoints.websecure.address=:{HTTPS_PORT}",
@@ -192,14 +274,17 @@ class IngressGateway(pulumi.ComponentResource):
             "--ping=true",
             "--providers.kubernetesingress=true",
             f"--providers.kubernetesingress.ingressclass={args.class_name}",
+            f"--providers.kubernetesingress.namespaces={','.join(namespaces)}",
             f"--providers.kubernetesingress.ingressendpoint.publishedservice={args.namespace}/{args.name}",
             "--log.level=INFO",
             "--accesslog=true",
             "--global.checknewversion=false",
             "--global.sendanonymoususage=false",
         ]
+        volumes = [kube.Volume.api_token("api-token", TOKEN_DIR)]
         if args.tls is not None:
-            flags.append("--entryPoints.websecure.http.tls=true")
+            flags.extend(tls_flags(args.tls))
+            volumes.append(kube.Volume.config_map("dynamic", DYNAMIC_DIR, f"{args.name}-dynamic"))
         return kube.Container(
             name="traefik",
             image=args.image,
@@ -210,5 +295,5 @@ class IngressGateway(pulumi.ComponentResource):
             # alive, so liveness only asks whether the port is open.
             liveness=kube.tcp_probe("ping", kube.Timing(initial_delay=2, period=10, timeout=2, failures=3)),
             readiness=kube.http_probe("/ping", kube.Timing(initial_delay=2, period=5, timeout=2, failures=1), "ping"),
-            volumes=[kube.Volume.api_token("api-token", TOKEN_DIR)],
+            volumes=volumes,
         )

