@@ -2,10 +2,13 @@
 
 import pulumi
 
+from components.cluster import pod_monitors_available
 from components.platform import Platform
 from components.settings import load_settings
 
 settings = load_settings()
-platform = Platform(pulumi.get_stack(), settings)
+# Only asked when the answer matters: metrics on and platform:metrics.monitors unset.
+detect = settings.metrics_enabled and settings.metrics.monitors is None
+platform = Platform(pulumi.get_stack(), settings, pod_monitors_available=detect and pod_monitors_available())
 for key, value in platform.outputs().items():
     pulumi.export(key, value)

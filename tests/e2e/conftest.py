@@ -80,9 +80,17 @@ class Deployer:
             check=True,
         ).stdout
 
-    def stack(self, name: str, stack_file: str, secret_config: dict[str, str] | None = None) -> auto.Stack:
-        config = yaml.safe_load((ROOT / f"Pulumi.{stack_file}.yaml").read_text())
-        (self.work_dir / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config["config"]}))
+    def stack(
+        self,
+        name: str,
+        stack_file: str,
+        secret_config: dict[str, str] | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> auto.Stack:
+        """A stack with the config of Pulumi.<stack_file>.yaml, `overrides` (full keys,
+        such as `platform:metrics`) replacing whole keys."""
+        config = yaml.safe_load((ROOT / f"Pulumi.{stack_file}.yaml").read_text())["config"] | (overrides or {})
+        (self.work_dir / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))
         stack = auto.create_or_select_stack(
             stack_name=name,
             work_dir=str(self.work_dir),

@@ -174,8 +174,10 @@ def run_program(
     *,
     secrets: Mapping[str, str] | None = None,
     stack: str = "test",
+    pod_monitors_available: bool = False,
 ) -> Run:
-    """Build the whole program from `config` (and secret config) under mocks."""
+    """Build the whole program from `config` (and secret config) under mocks, in a
+    cluster with the Prometheus Operator's CRDs if `pod_monitors_available`."""
     from components.platform import Platform
     from components.settings import load_settings
 
@@ -196,7 +198,7 @@ def run_program(
 
     @pulumi.runtime.test
     def program() -> Any:
-        platform = Platform(stack, load_settings())
+        platform = Platform(stack, load_settings(), pod_monitors_available=pod_monitors_available)
         return asyncio.ensure_future(collect(platform.outputs()))
 
     try:
