@@ -227,7 +227,8 @@ class AuthentikStack(pulumi.ComponentResource):
             image=args.image,
             resources=args.server_resources,
             args=["server"],
-            ports={"http": HTTP_PORT, "https": HTTPS_PORT} | ({METRICS.name: METRICS.port} if args.metrics else {}),
+            # The server always listens on its metrics port; only `metrics` admits anyone to it.
+            ports={"http": HTTP_PORT, "https": HTTPS_PORT, METRICS.name: METRICS.port},
             env_from=env_from,
             # live answers while the process runs; ready also needs the database.
             liveness=kube.http_probe(live, checks),

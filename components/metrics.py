@@ -53,9 +53,8 @@ def exporter(settings: Exporter, endpoint: Endpoint, *, health_path: str, env: S
         resources=settings.resources,
         ports={endpoint.name: endpoint.port},
         env=env,
-        liveness=kube.http_probe(
-            health_path, kube.Timing(initial_delay=5, period=10, timeout=3, failures=3), endpoint.name
-        ),
+        # Liveness asks only that the process listens; readiness asks its HTTP handler.
+        liveness=kube.tcp_probe(endpoint.name, kube.Timing(initial_delay=5, period=10, timeout=3, failures=3)),
         readiness=kube.http_probe(
             health_path, kube.Timing(initial_delay=2, period=10, timeout=3, failures=2), endpoint.name
         ),

@@ -73,18 +73,19 @@ def test_staging_serves_metrics_from_every_server_by_default() -> None:
         pod = _workload(run, name).pod_spec()
         assert _container_ports(pod)["metrics"] == port, name
         annotations = _workload(run, name).inputs["spec"]["template"]["metadata"]["annotations"]
-        assert annotations == {
-            "prometheus.io/scrape": "true",
-            "prometheus.io/port": str(port),
-            "prometheus.io/path": "/metrics",
-        }
+        scrape = {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": "/metrics"}
+        assert scrape.items() <= annotations.items()
 
 
 def test_local_serves_no_metrics_unless_configured() -> None:
     run = local()
     assert _metrics_policies(run) == {}
     for workload in run.workloads():
-        assert "metrics" not in _container_ports(workload.pod_spec()), workload.k8s_name
+        pod = workload.pod_spec()
+        assert all(c["name"] != "metrics" for c in pod["containers"]), workload.k8s_name
+        annotations = workload.inputs["spec"]["template"]["metadata"].get("annotations") or {}
+        assert "prometheus.io/scrape" not in annotations, workload.k8s_name
+    assert "--metrics.prometheus=true" not in _workload(run, "gateway").pod_spec()["containers"][0]["args"]
     enabled = local({"enabled": True})
     assert set(_metrics_policies(enabled)) == {f"{name}-metrics" for name in METRICS_PORTS}
 
@@ -92,7 +93,7 @@ def test_local_serves_no_metrics_unless_configured() -> None:
 def test_metrics_can_be_turned_off_on_the_clouds() -> None:
     run = staging(enabled=False)
     assert _metrics_policies(run) == {}
-    assert not any("metrics" in _container_ports(w.pod_spec()) for w in run.workloads())
+    assert not any(c["name"] == "metrics" for w in run.workloads() for c in w.pod_spec()["containers"])
 
 
 @pytest.mark.parametrize("name", sorted(EXPORTERS))
@@ -111,8 +112,8 @@ def test_exporters_are_pinned_and_hardened_sidecars(name: str) -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     for bound in ("requests", "limits"):
         assert set(exporter["resources"][bound]) == {"cpu", "memory", "ephemeral-storage"}
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert exporter[probe]["httpGet"]["port"] == "metrics"
+    assert exporter["livenessProbe"]["tcpSocket"]["port"] == "metrics"
+    assert exporter["readinessProbe"]["httpGet"]["port"] == "metrics"
     assert exporter["volumeMounts"] == []
 
 
