@@ -3,6 +3,7 @@
 import pulumi
 
 from components.cluster import stack_provider
+from components.discovery import pod_monitors_available
 from components.platform import Platform
 from components.settings import load_settings
 
@@ -10,6 +11,13 @@ settings = load_settings()
 # Every Kubernetes object goes to the cluster the stack file names, through the
 # stack's providers; the stack config turns the default provider off (strictMode).
 cluster = stack_provider()
-platform = Platform(pulumi.get_stack(), settings, opts=cluster.resource_options())
+# Only asked when the answer matters: metrics on and platform:metrics.monitors unset.
+detect = settings.metrics_enabled and settings.metrics.monitors is None
+platform = Platform(
+    pulumi.get_stack(),
+    settings,
+    pod_monitors_available=detect and pod_monitors_available(),
+    opts=cluster.resource_options(),
+)
 for key, value in platform.outputs().items():
     pulumi.export(key, value)

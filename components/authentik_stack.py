@@ -16,12 +16,16 @@ from pulumi_kubernetes.core.v1 import (
 )
 
 from components import kube
-from components.contracts import Peer, Route
+from components import metrics as m
+from components.contracts import Peer, Route, Scraping
 from components.postgres_stateful_set import PostgresArgs, PostgresStatefulSet
 from components.redis_cache import RedisArgs, RedisCache
 
 HTTP_PORT = 9000
 HTTPS_PORT = 9443
+# The server's own Prometheus endpoint (listen.metrics, 0.0.0.0:9300 in
+# authentik/lib/default.yml); it answers /metrics without authentication.
+METRICS = m.Endpoint(9300)
 AUTHENTIK_UID = 1000
 MEDIA_DIR = "/data"
 REDIS_DROPPED_IN = (2025, 10)
@@ -76,6 +80,7 @@ class AuthentikArgs:
     gateway: Peer
     rotation: int = 0
     protect: bool = False
+    metrics: Scraping | None = None
 
 
 class AuthentikStack(pulumi.ComponentResource):
@@ -84,7 +89,8 @@ class AuthentikStack(pulumi.ComponentResource):
     Deployment, their Service, a media volume, PodDisruptionBudgets where a workload
     has two or more replicas, and NetworkPolicies (the gateway may reach the server;
     server and worker may reach their database). `cache` adds a RedisCache, which
-    only Authentik releases older than 2025.10 need.
+    only Authentik releases older than 2025.10 need. With `metrics`, the server's
+    metrics port (9300) is declared and admitted to the scraper only.
 
     Served under `path` with `AUTHENTIK_WEB__PATH`, so the gateway forwards the path
     unchanged. Without a ReadWriteMany media volume, server and worker run on the node
@@ -124,7 +130,9 @@ class AuthentikStack(pulumi.ComponentResource):
                 traffic.allow_to(backing.peer, backing.port)
             traffic.policy(f"{name}-{role}-netpol", kube.child(self))
         server = pods["server"][0]
-        server.service(f"{name}-service", kube.child(self))
+        server.service(f"{name}-service", kube.child(self), listen={"http": HTTP_PORT, "https": HTTPS_PORT})
+        if args.metrics is not None:
+            m.expose(self, f"{name}-server", server, METRICS, args.metrics)
         self.service_name = server.name
         self.port = HTTP_PORT
         self.route = Route(args.path, ns, server.name, HTTP_PORT, server.peer)
@@ -219,7 +227,8 @@ class AuthentikStack(pulumi.ComponentResource):
             image=args.image,
             resources=args.server_resources,
             args=["server"],
-            ports={"http": HTTP_PORT, "https": HTTPS_PORT},
+            # The server always listens on its metrics port; only `metrics` admits anyone to it.
+            ports={"http": HTTP_PORT, "https": HTTPS_PORT, METRICS.name: METRICS.port},
             env_from=env_from,
             # live answers while the process runs; ready also needs the database.
             liveness=kube.http_probe(live, checks),
@@ -245,9 +254,9 @@ class AuthentikStack(pulumi.ComponentResource):
         # Without a ReadWriteMany class, every pod of the stack runs where the media volume is.
         beside = None if args.shared_storage_class else {"app.kubernetes.io/instance": name}
         pods = {}
-        for role, container, own, replicas in (
-            ("server", server, server_labels, args.server_replicas),
-            ("worker", worker, worker_labels, args.worker_replicas),
+        for role, container, own, replicas, scrape in (
+            ("server", server, server_labels, args.server_replicas, m.pod_annotations(METRICS, args.metrics)),
+            ("worker", worker, worker_labels, args.worker_replicas, None),
         ):
             affinity = kube.spread(own, beside=beside)
             pod = kube.Pod(
@@ -258,6 +267,7 @@ class AuthentikStack(pulumi.ComponentResource):
                 AUTHENTIK_UID,
                 affinity=affinity,
                 checksum=checksum,
+                annotations=scrape,
             )
             pods[role] = (pod, replicas)
         return pods

@@ -1,6 +1,6 @@
 """What one component hands another: who its pods are (`Peer`), what the gateway
-routes to it (`Route`), and what an app may use (`Backing`); and what every data
-service is given (`DataServiceArgs`).
+routes to it (`Route`), and what an app may use (`Backing`); what every data
+service is given (`DataServiceArgs`); and who scrapes metrics (`Scraping`).
 
 Components publish these; `Platform` only passes them along.
 """
@@ -61,6 +61,31 @@ class Backing:
     port: int
 
 
+@dataclass(frozen=True)
+class Exporter:
+    """A Prometheus exporter image and the resources of its sidecar."""
+
+    image: str
+    resources: ResourceRequirementsArgs
+
+
+@dataclass(frozen=True)
+class Scraping:
+    """Who collects the platform's metrics, and how.
+
+    `scraper` is the only peer admitted to a metrics port. `monitors` makes a
+    PodMonitor for each endpoint (the Prometheus Operator's CRDs exist in the
+    cluster), carrying `monitor_labels` so a Prometheus' podMonitorSelector finds it.
+    """
+
+    scraper: Peer
+    monitors: bool
+    postgres_exporter: Exporter
+    redis_exporter: Exporter
+    interval: str = "30s"
+    monitor_labels: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, kw_only=True)
 class DataServiceArgs:
     """Where a data service runs, its image and resources, its volume, the rotation
@@ -75,3 +100,4 @@ class DataServiceArgs:
     rotation: int = 0
     protect: bool = False
     clients: Sequence[Peer] = ()
+    metrics: Scraping | None = None

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from components.app_tier import AppArgs, Autoscaling
 from components.authentik_stack import AuthentikArgs, needs_redis
-from components.contracts import Backing, Peer
+from components.contracts import Backing, Exporter, Peer, Scraping
 from components.ingress_gateway import GatewayArgs, Tls
 from components.namespace_layout import NamespaceArgs
 from components.postgres_stateful_set import BackupArgs, PostgresArgs
@@ -22,6 +22,7 @@ from components.settings import (
     AppSettings,
     AuthentikSettings,
     GatewaySettings,
+    MetricsSettings,
     NamespaceSettings,
     PostgresSettings,
     RedisSettings,
@@ -41,13 +42,34 @@ def resources(amounts: Resources) -> ResourceRequirementsArgs:
         requests={
             "cpu": amounts.requests.cpu,
             "memory": amounts.requests.memory,
-            "ephemeral-storage": EPHEMERAL_REQUEST,
+            "ephemeral-storage": amounts.requests.ephemeral_storage or EPHEMERAL_REQUEST,
         },
-        limits={"cpu": amounts.limits.cpu, "memory": amounts.limits.memory, "ephemeral-storage": EPHEMERAL_LIMIT},
+        limits={
+            "cpu": amounts.limits.cpu,
+            "memory": amounts.limits.memory,
+            "ephemeral-storage": amounts.limits.ephemeral_storage or EPHEMERAL_LIMIT,
+        },
+    )
+
+
+def scraping(settings: Settings, pod_monitors_available: bool) -> Scraping | None:
+    """Who scrapes the platform's metrics, or None where metrics are off. PodMonitors
+    as `platform:metrics.monitors` says, else where the cluster has the kind."""
+    if not settings.metrics_enabled:
+        return None
+    metrics: MetricsSettings = settings.metrics
+    return Scraping(
+        scraper=Peer(metrics.scraper_namespace, metrics.scraper_pod_labels),
+        monitors=pod_monitors_available if metrics.monitors is None else metrics.monitors,
+        postgres_exporter=Exporter(metrics.postgres_exporter.image, resources(metrics.postgres_exporter.resources)),
+        redis_exporter=Exporter(metrics.redis_exporter.image, resources(metrics.redis_exporter.resources)),
+        interval=metrics.interval,
+        monitor_labels=metrics.monitor_labels,
     )
 
 
 class _DataService(TypedDict):
+    metrics: Scraping | None
     name: str
     namespace: str
     image: str
@@ -60,9 +82,10 @@ class _DataService(TypedDict):
 
 
 def _data_service(
-    section: PostgresSettings | RedisSettings, settings: Settings, clients: Sequence[Peer]
+    section: PostgresSettings | RedisSettings, settings: Settings, clients: Sequence[Peer], metrics: Scraping | None
 ) -> _DataService:
     return {
+        "metrics": metrics,
         "name": section.name,
         "namespace": section.namespace,
         "image": section.image,
@@ -75,14 +98,18 @@ def _data_service(
     }
 
 
-def redis_args(redis: RedisSettings, settings: Settings, clients: Sequence[Peer]) -> RedisArgs:
-    return RedisArgs(**_data_service(redis, settings, clients), persistence=redis.persistence)
+def redis_args(
+    redis: RedisSettings, settings: Settings, clients: Sequence[Peer], metrics: Scraping | None = None
+) -> RedisArgs:
+    return RedisArgs(**_data_service(redis, settings, clients, metrics), persistence=redis.persistence)
 
 
-def postgres_args(postgres: PostgresSettings, settings: Settings, clients: Sequence[Peer]) -> PostgresArgs:
+def postgres_args(
+    postgres: PostgresSettings, settings: Settings, clients: Sequence[Peer], metrics: Scraping | None = None
+) -> PostgresArgs:
     backup = postgres.backup
     return PostgresArgs(
-        **_data_service(postgres, settings, clients),
+        **_data_service(postgres, settings, clients, metrics),
         database=postgres.database,
         user=postgres.user,
         extensions=postgres.extensions,
@@ -91,7 +118,9 @@ def postgres_args(postgres: PostgresSettings, settings: Settings, clients: Seque
     )
 
 
-def authentik_args(auth: AuthentikSettings, settings: Settings, gateway: Peer, base_url: str) -> AuthentikArgs:
+def authentik_args(
+    auth: AuthentikSettings, settings: Settings, gateway: Peer, base_url: str, metrics: Scraping | None = None
+) -> AuthentikArgs:
     profile = settings.profile
     database = PostgresArgs(
         name=f"{auth.name}-postgres",
@@ -104,6 +133,7 @@ def authentik_args(auth: AuthentikSettings, settings: Settings, gateway: Peer, b
         user="authentik",
         rotation=auth.rotation,
         protect=settings.data_protected,
+        metrics=metrics,
     )
     cache = None
     if needs_redis(auth.image):
@@ -117,6 +147,7 @@ def authentik_args(auth: AuthentikSettings, settings: Settings, gateway: Peer, b
             persistence="rdb",
             rotation=auth.rotation,
             protect=settings.data_protected,
+            metrics=metrics,
         )
     return AuthentikArgs(
         name=auth.name,
@@ -138,6 +169,7 @@ def authentik_args(auth: AuthentikSettings, settings: Settings, gateway: Peer, b
         gateway=gateway,
         rotation=auth.rotation,
         protect=settings.data_protected,
+        metrics=metrics,
     )
 
 
@@ -147,7 +179,7 @@ def _default(model: type[BaseModel], field: str) -> Any:
     return model.model_fields[field].default
 
 
-def gateway_args(settings: Settings) -> GatewayArgs:
+def gateway_args(settings: Settings, metrics: Scraping | None = None) -> GatewayArgs:
     gateway, profile = settings.gateway, settings.profile
     tls = None
     if gateway.tls is not None:
@@ -170,6 +202,7 @@ def gateway_args(settings: Settings) -> GatewayArgs:
         service_type=profile.gateway_service_type,
         node_ports=None if node_ports is None else dict(zip(("web", "websecure"), node_ports, strict=True)),
         tls=tls,
+        metrics=metrics,
     )
 
 

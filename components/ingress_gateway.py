@@ -33,11 +33,15 @@ from pulumi_kubernetes.rbac.v1 import (
 )
 
 from components import kube
-from components.contracts import Peer, Route
+from components import metrics as m
+from components.contracts import Peer, Route, Scraping
 
 HTTP_PORT = 8000
 HTTPS_PORT = 8443
 PING_PORT = 8080
+# Prometheus metrics on an entryPoint of their own, so the scraper reaches neither
+# the routes nor the ping endpoint.
+METRICS = m.Endpoint(9100)
 GATEWAY_UID = 65532
 API_SERVER_PORTS = (443, 6443)
 TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -88,6 +92,7 @@ class GatewayArgs:
     service_type: str
     node_ports: Mapping[str, int] | None = None
     tls: Tls | None = None
+    metrics: Scraping | None = None
 
     @property
     def labels(self) -> dict[str, str]:
@@ -133,7 +138,8 @@ class IngressGateway(pulumi.ComponentResource):
     in each, and a ClusterRole for IngressClasses and Nodes; a Deployment on
     unprivileged ports, its Service exposed as the target profile says, a
     PodDisruptionBudget at two or more replicas, a NetworkPolicy; with TLS, a
-    ConfigMap with the HSTS middleware, and plain HTTP redirected to HTTPS).
+    ConfigMap with the HSTS middleware, and plain HTTP redirected to HTTPS; with
+    `metrics`, Prometheus metrics on port 9100 admitted to the scraper only).
     Always: one Ingress per namespace with routes, all on one host, paths forwarded
     unchanged.
 
@@ -196,6 +202,7 @@ class IngressGateway(pulumi.ComponentResource):
             GATEWAY_UID,
             affinity=kube.spread(args.labels),
             service_account=args.name,
+            annotations=m.pod_annotations(METRICS, args.metrics),
         )
         deployment = pod.deployment(
             f"{name}-deployment", replicas=args.replicas, opts=kube.child(self, depends_on=access)
@@ -214,6 +221,8 @@ class IngressGateway(pulumi.ComponentResource):
             traffic.allow_to(route.peer, route.port)
         # The controller watches Ingresses and Services through the API server.
         traffic.allow_to_anywhere(*API_SERVER_PORTS).policy(f"{name}-netpol", opts)
+        if args.metrics is not None:
+            m.expose(self, name, pod, METRICS, args.metrics)
         return [deployment, service]
 
     def _access(self, name: str, args: GatewayArgs, namespaces: Sequence[str]) -> list[pulumi.Resource]:
@@ -285,12 +294,20 @@ class IngressGateway(pulumi.ComponentResource):
         if args.tls is not None:
             flags.extend(tls_flags(args.tls))
             volumes.append(kube.Volume.config_map("dynamic", DYNAMIC_DIR, f"{args.name}-dynamic"))
+        ports = {"web": HTTP_PORT, "websecure": HTTPS_PORT, "ping": PING_PORT}
+        if args.metrics is not None:
+            flags += [
+                f"--entryPoints.{METRICS.name}.address=:{METRICS.port}",
+                "--metrics.prometheus=true",
+                f"--metrics.prometheus.entryPoint={METRICS.name}",
+            ]
+            ports[METRICS.name] = METRICS.port
         return kube.Container(
             name="traefik",
             image=args.image,
             resources=args.resources,
             args=flags,
-            ports={"web": HTTP_PORT, "websecure": HTTPS_PORT, "ping": PING_PORT},
+            ports=ports,
             # /ping answers 503 while Traefik shuts down gracefully: not ready, but
             # alive, so liveness only asks whether the port is open.
             liveness=kube.tcp_probe("ping", kube.Timing(initial_delay=2, period=10, timeout=2, failures=3)),

@@ -20,12 +20,25 @@ class Platform(pulumi.ComponentResource):
     Authentik where configured, the application tier, and the gateway in front. Each
     service publishes its own backing and route; the Platform passes them on.
 
+    With metrics on, the gateway, Authentik and every PostgreSQL and Redis serve
+    Prometheus metrics; PodMonitors are made when `platform:metrics.monitors` says
+    so, or, unset, when `pod_monitors_available` (the cluster has the Prometheus
+    Operator's CRDs).
+
     Outputs (see `outputs()`): URLs, connection hosts, generated credentials as
     secrets, and the apps that were not deployed.
     """
 
-    def __init__(self, name: str, settings: Settings, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        *,
+        pod_monitors_available: bool = False,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("platform:index:Platform", name, None, opts)
+        metrics = to.scraping(settings, pod_monitors_available)
         data_namespaces = {
             section.namespace for section in (settings.postgres, settings.redis, settings.authentik) if section
         }
@@ -37,24 +50,24 @@ class Platform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         after_namespaces = pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces])
-        gateway = to.gateway_args(settings)
+        gateway = to.gateway_args(settings, metrics)
         apps = to.app_args(settings, gateway.peer)
         backings: dict[str, Backing] = {}
         self.postgres: PostgresStatefulSet | None = None
         if settings.postgres is not None:
             clients = to.clients_of(apps, settings, "postgres")
-            postgres = to.postgres_args(settings.postgres, settings, clients)
+            postgres = to.postgres_args(settings.postgres, settings, clients, metrics)
             self.postgres = PostgresStatefulSet("postgres", postgres, after_namespaces)
             backings["postgres"] = self.postgres.backing
         self.redis: RedisCache | None = None
         if settings.redis is not None:
-            redis = to.redis_args(settings.redis, settings, to.clients_of(apps, settings, "redis"))
+            redis = to.redis_args(settings.redis, settings, to.clients_of(apps, settings, "redis"), metrics)
             self.redis = RedisCache("redis", redis, after_namespaces)
             backings["redis"] = self.redis.backing
         routes: list[Route] = []
         self.authentik: AuthentikStack | None = None
         if settings.authentik is not None:
-            authentik = to.authentik_args(settings.authentik, settings, gateway.peer, gateway.url)
+            authentik = to.authentik_args(settings.authentik, settings, gateway.peer, gateway.url, metrics)
             self.authentik = AuthentikStack("authentik", authentik, after_namespaces)
             routes.append(self.authentik.route)
         self.apps = AppTier("apps", to.wire_apps(apps, settings, backings), after_namespaces)

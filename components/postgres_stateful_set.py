@@ -9,9 +9,11 @@ import pulumi
 from pulumi_kubernetes.core.v1 import ConfigMap, Secret
 
 from components import kube
+from components import metrics as m
 from components.contracts import Backing, DataServiceArgs
 
 PORT = 5432
+METRICS = m.Endpoint(9187)
 DATA_DIR = "/var/lib/postgresql/data"
 INIT_DIR = "/docker-entrypoint-initdb.d"
 EXTENSIONS_SCRIPT = "00-extensions.sql"
@@ -80,7 +82,8 @@ class PostgresStatefulSet(pulumi.ComponentResource):
     """Creates a headless Service, a ClusterIP Service, a StatefulSet with a
     volumeClaimTemplate (claims retained when the set is deleted or scaled down), a
     ConfigMap of init scripts, a Secret holding a generated password, a NetworkPolicy
-    that admits only `clients`, and optionally a nightly `pg_dump` CronJob.
+    that admits only `clients`, and optionally a nightly `pg_dump` CronJob. With
+    `metrics`, a postgres_exporter sidecar on port 9187, admitted to the scraper only.
 
     Outputs: `host`, `port`, `database`, `user`, `password` (secret), `uri` (secret),
     `secret_name` (the Secret with keys username, password, database, host, port, uri);
@@ -111,15 +114,17 @@ class PostgresStatefulSet(pulumi.ComponentResource):
             args.name,
             ns,
             own,
-            [self._container(args, data)],
+            [self._container(args, data), *self._exporter(args)],
             run_as_user=POSTGRES_UID,
             checksum=kube.content_checksum(scripts),
+            annotations=m.pod_annotations(METRICS, args.metrics),
         )
         self.peer = pod.peer
         self.backing = Backing("DATABASE_URL", self.uri, self.peer, PORT)
         headless = f"{args.name}-headless"
-        pod.service(f"{name}-headless", kube.child(self), name=headless, headless=True)
-        pod.service(f"{name}-service", kube.child(self))
+        listen = {"postgres": PORT}
+        pod.service(f"{name}-headless", kube.child(self), name=headless, headless=True, listen=listen)
+        pod.service(f"{name}-service", kube.child(self), listen=listen)
         pod.stateful_set(
             f"{name}-statefulset",
             service_name=headless,
@@ -130,6 +135,8 @@ class PostgresStatefulSet(pulumi.ComponentResource):
         if args.backup is not None:
             clients.append(self._backup(name, args, args.backup).peer)
         pod.traffic().allow_from(clients, PORT).policy(f"{name}-netpol", kube.child(self))
+        if args.metrics is not None:
+            m.expose(self, name, pod, METRICS, args.metrics)
         self.register_outputs(
             {
                 "host": self.host,
@@ -191,6 +198,14 @@ class PostgresStatefulSet(pulumi.ComponentResource):
             # Dynamic shared memory (parallel queries) lives in /dev/shm.
             shared_memory=kube.quarter_of_memory(args.resources),
         )
+
+    def _exporter(self, args: PostgresArgs) -> list[kube.Container]:
+        """postgres_exporter beside the server, as the database user over localhost."""
+        if args.metrics is None:
+            return []
+        source = {"DATA_SOURCE_URI": f"127.0.0.1:{PORT}/{args.database}?sslmode=disable", "DATA_SOURCE_USER": args.user}
+        env = [*kube.plain_env(source), kube.secret_env("DATA_SOURCE_PASS", self.secret_name, "password")]
+        return [m.exporter(args.metrics.postgres_exporter, METRICS, health_path="/", env=env)]
 
     def _backup(self, name: str, args: PostgresArgs, backup: BackupArgs) -> kube.Pod:
         """A nightly `pg_dump` into a volume of its own, kept like the data volume."""

@@ -9,9 +9,11 @@ import pulumi
 from pulumi_kubernetes.core.v1 import Secret
 
 from components import kube
+from components import metrics as m
 from components.contracts import Backing, DataServiceArgs
 
 PORT = 6379
+METRICS = m.Endpoint(9121)
 # The image's redis user and group (docker-library/redis, alpine/Dockerfile).
 REDIS_UID = 999
 REDIS_GID = 1000
@@ -31,7 +33,8 @@ class RedisCache(pulumi.ComponentResource):
     """Creates a Deployment (one replica, Recreate: its volume is ReadWriteOnce), a
     PersistentVolumeClaim unless persistence is `none` (kept by `pulumi destroy`), a
     ClusterIP Service, a Secret with a generated `requirepass` password, and a
-    NetworkPolicy that admits only `clients`.
+    NetworkPolicy that admits only `clients`. With `metrics`, a redis_exporter
+    sidecar on port 9121, admitted to the scraper only.
 
     The password reaches Redis through a config file mounted from the Secret, so it
     never appears in the pod spec or the process arguments.
@@ -93,15 +96,29 @@ class RedisCache(pulumi.ComponentResource):
                     liveness=kube.tcp_probe("redis", kube.Timing(initial_delay=5, period=10, timeout=5, failures=3)),
                     readiness=kube.exec_probe(pong, kube.Timing(initial_delay=5, period=5, timeout=3, failures=2)),
                     volumes=[data, kube.Volume.secret_file("auth", "/etc/redis", self.secret_name, "auth.conf")],
-                )
+                ),
+                *self._exporter(args),
             ],
+            annotations=m.pod_annotations(METRICS, args.metrics),
         )
         self.peer = pod.peer
         self.backing = Backing("REDIS_URL", self.url, self.peer, PORT)
-        pod.service(f"{name}-service", kube.child(self))
+        pod.service(f"{name}-service", kube.child(self), listen={"redis": PORT})
         # One replica with Recreate: its volume is ReadWriteOnce.
         pod.deployment(
             f"{name}-deployment", replicas=1, strategy=kube.RECREATE, opts=kube.child(self, depends_on=depends)
         )
         pod.traffic().allow_from(args.clients, PORT).policy(f"{name}-netpol", kube.child(self))
+        if args.metrics is not None:
+            m.expose(self, name, pod, METRICS, args.metrics)
         self.register_outputs({"host": self.host, "port": self.port, "password": self.password, "url": self.url})
+
+    def _exporter(self, args: RedisArgs) -> list[kube.Container]:
+        """redis_exporter beside the server, over localhost with its password."""
+        if args.metrics is None:
+            return []
+        env = [
+            *kube.plain_env({"REDIS_ADDR": f"redis://127.0.0.1:{PORT}"}),
+            kube.secret_env("REDIS_PASSWORD", self.secret_name, "password"),
+        ]
+        return [m.exporter(args.metrics.redis_exporter, METRICS, health_path="/health", env=env)]

@@ -242,6 +242,9 @@ class Model(BaseModel):
 class ResourceAmounts(Model):
     cpu: Quantity
     memory: Quantity
+    ephemeral_storage: Quantity | None = Field(
+        default=None, validation_alias="ephemeral-storage", serialization_alias="ephemeral-storage"
+    )
 
 
 class Resources(Model):
@@ -260,10 +263,12 @@ class Resources(Model):
         return self
 
 
-def resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> Resources:
+def resources(
+    cpu: str, memory: str, cpu_limit: str, memory_limit: str, ephemeral_storage: str | None = None
+) -> Resources:
     return Resources(
-        requests=ResourceAmounts(cpu=cpu, memory=memory),
-        limits=ResourceAmounts(cpu=cpu_limit, memory=memory_limit),
+        requests=ResourceAmounts(cpu=cpu, memory=memory, ephemeral_storage=ephemeral_storage),
+        limits=ResourceAmounts(cpu=cpu_limit, memory=memory_limit, ephemeral_storage=ephemeral_storage),
     )
 
 
@@ -469,6 +474,38 @@ class GatewaySettings(Model):
     resources: Resources = resources("100m", "128Mi", "500m", "256Mi")
 
 
+class Exporter(Model):
+    image: Image
+    resources: Resources
+
+
+class MetricsSettings(Model):
+    """Prometheus metrics: Traefik's and Authentik's own endpoints, and exporters beside
+    PostgreSQL and Redis, each admitted to `scraperNamespace` only."""
+
+    enabled: bool | None = None
+    scraper_namespace: Name = "monitoring"
+    scraper_pod_labels: dict[str, str] = Field(default_factory=dict)
+    monitors: bool | None = None
+    monitor_labels: dict[str, str] = Field(default_factory=dict)
+    interval: str = "30s"
+    postgres_exporter: Exporter = Exporter(
+        image="prometheuscommunity/postgres-exporter:v0.20.1",
+        resources=resources("50m", "32Mi", "200m", "64Mi"),
+    )
+    redis_exporter: Exporter = Exporter(
+        image="oliver006/redis_exporter:v1.88.0",
+        resources=resources("50m", "32Mi", "200m", "64Mi"),
+    )
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        if not re.match(r"^([0-9]+(ms|s|m|h))+$", value):
+            raise ValueError(f"'{value}' is not a Prometheus duration; use a number with a unit, such as 30s or 1m")
+        return value
+
+
 class Settings(Model):
     """The validated stack configuration (all keys under `platform:`)."""
 
@@ -481,6 +518,7 @@ class Settings(Model):
     authentik: AuthentikSettings | None = None
     apps: list[AppSettings] = Field(default_factory=list)
     gateway: GatewaySettings
+    metrics: MetricsSettings = MetricsSettings()
     secrets: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
     @property
@@ -490,6 +528,10 @@ class Settings(Model):
     @property
     def data_protected(self) -> bool:
         return self.profile.protect_data if self.protect_data is None else self.protect_data
+
+    @property
+    def metrics_enabled(self) -> bool:
+        return self.profile.metrics if self.metrics.enabled is None else self.metrics.enabled
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -553,6 +595,11 @@ class Settings(Model):
         if self.authentik is not None and self.authentik.server_replicas < minimum:
             problems.append(
                 f"authentik.serverReplicas: target {self.target} needs at least {minimum}; set it to {minimum}"
+            )
+        if self.metrics.monitors and not self.metrics_enabled:
+            problems.append(
+                f"metrics.monitors: metrics are off for target {self.target}, so there is nothing to monitor; "
+                "set platform:metrics.enabled: true, or remove metrics.monitors"
             )
         referenced = {key for app in self.apps for key in app.secret_env.values()}
         for secret_key in sorted(set(self.secrets) - referenced):

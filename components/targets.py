@@ -28,6 +28,8 @@ class TargetProfile:
     """Mark data resources `protect` so `pulumi destroy` refuses to delete them."""
     pod_cidr: str
     """Where the gateway's forwarded headers come from (Authentik's trusted proxies)."""
+    metrics: bool
+    """Expose Prometheus metrics (exporters, scrape NetworkPolicies) unless the stack says otherwise."""
 
 
 KIND = TargetProfile(
@@ -41,6 +43,7 @@ KIND = TargetProfile(
     min_stateless_replicas=1,
     protect_data=False,
     pod_cidr="10.244.0.0/16",
+    metrics=False,
 )
 
 GKE = TargetProfile(
@@ -54,6 +57,7 @@ GKE = TargetProfile(
     min_stateless_replicas=2,
     protect_data=True,
     pod_cidr="10.0.0.0/8",
+    metrics=True,
 )
 
 TARGETS: dict[str, TargetProfile] = {

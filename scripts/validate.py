@@ -62,9 +62,14 @@ def validate(stack: str, root: Path = ROOT) -> bool:
         print(f"{path.name}: {error}")
         return False
     deployed = [app.name for app in settings.apps if app.image]
+    metrics = "metrics off"
+    if settings.metrics_enabled:
+        monitors = {True: "yes", False: "no", None: "if the cluster has the CRDs"}[settings.metrics.monitors]
+        metrics = f"metrics on for namespace {settings.metrics.scraper_namespace}, PodMonitors {monitors}"
     print(
         f"{path.name}: valid: target {settings.target}, {len(settings.namespaces)} namespaces, "
-        f"apps deployed {deployed or 'none'}, gateway {settings.gateway.class_name} on {settings.gateway.host}"
+        f"apps deployed {deployed or 'none'}, gateway {settings.gateway.class_name} on {settings.gateway.host}, "
+        + metrics
         + (f", secrets set: {', '.join(sorted(secret_keys))}" if secret_keys else "")
     )
     return True

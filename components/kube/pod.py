@@ -283,6 +283,7 @@ class Pod:
     restart_policy: str | None = None
     run_as_group: int | None = None
     checksum: pulumi.Input[str] | None = None
+    annotations: Mapping[str, str] | None = None
 
     @property
     def peer(self) -> Peer:
@@ -318,9 +319,11 @@ class Pod:
             service_account_name=self.service_account,
             restart_policy=self.restart_policy,
         )
-        annotations = None if self.checksum is None else {CHECKSUM_ANNOTATION: self.checksum}
+        annotations: dict[str, pulumi.Input[str]] = {**(self.annotations or {})}
+        if self.checksum is not None:
+            annotations[CHECKSUM_ANNOTATION] = self.checksum
         return PodTemplateSpecArgs(
-            metadata=ObjectMetaArgs(labels=dict(self.labels), annotations=annotations), spec=spec
+            metadata=ObjectMetaArgs(labels=dict(self.labels), annotations=annotations or None), spec=spec
         )
 
     @property

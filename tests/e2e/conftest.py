@@ -102,8 +102,16 @@ class Deployer:
             check=True,
         ).stdout
 
-    def stack(self, name: str, stack_file: str, secret_config: dict[str, str] | None = None) -> auto.Stack:
-        config = yaml.safe_load((ROOT / f"Pulumi.{stack_file}.yaml").read_text())["config"]
+    def stack(
+        self,
+        name: str,
+        stack_file: str,
+        secret_config: dict[str, str] | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> auto.Stack:
+        """A stack with the config of Pulumi.<stack_file>.yaml, `overrides` (full keys,
+        such as `platform:metrics`) replacing whole keys."""
+        config = yaml.safe_load((ROOT / f"Pulumi.{stack_file}.yaml").read_text())["config"] | (overrides or {})
         # Every stack of the suite acts on the suite's own cluster, whatever its file names.
         config |= {"kubernetes:kubeconfig": str(KUBECONFIG), "kubernetes:context": LOCAL_CONTEXT}
         (self.work_dir / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": config}))

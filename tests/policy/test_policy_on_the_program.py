@@ -51,3 +51,9 @@ def test_an_unpinned_image_in_a_real_stack_is_caught() -> None:
             registration.inputs["spec"]["template"]["spec"]["containers"][0]["image"] = "traefik/whoami"
     messages = findings(run)
     assert len(messages) == 1 and "Deployment staging-core/core" in messages[0]
+
+
+def test_metrics_with_pod_monitors_pass_every_rule() -> None:
+    config = stack_config("local") | {"metrics": {"enabled": True}}
+    run = run_program(config, stack="local", pod_monitors_available=True)
+    assert run.of_kind("PodMonitor") and findings(run) == []

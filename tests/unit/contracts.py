@@ -269,6 +269,7 @@ AUTHENTIK_ENV = frozenset(
         "AUTHENTIK_WEB__PATH",
         "AUTHENTIK_LISTEN__HTTP",
         "AUTHENTIK_LISTEN__HTTPS",
+        "AUTHENTIK_LISTEN__METRICS",
         "AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS",
         "AUTHENTIK_BOOTSTRAP_PASSWORD",
         "AUTHENTIK_BOOTSTRAP_TOKEN",
@@ -294,7 +295,11 @@ def _role(target: Target) -> str:
 def _authentik_ports(target: Target) -> set[int]:
     if _role(target) != "server":
         return set()
-    return {_listen_port(target, "AUTHENTIK_LISTEN__HTTP", 9000), _listen_port(target, "AUTHENTIK_LISTEN__HTTPS", 9443)}
+    return {
+        _listen_port(target, "AUTHENTIK_LISTEN__HTTP", 9000),
+        _listen_port(target, "AUTHENTIK_LISTEN__HTTPS", 9443),
+        _listen_port(target, "AUTHENTIK_LISTEN__METRICS", 9300),
+    }
 
 
 def _authentik_liveness(target: Target) -> set[tuple[Any, ...]]:
@@ -431,7 +436,51 @@ WHOAMI = Contract(
     ),
 )
 
-CONTRACTS = (POSTGRES_SERVER, REDIS, AUTHENTIK, TRAEFIK, WHOAMI)
+# --- Exporters (prometheus-community/postgres_exporter, oliver006/redis_exporter) ------------------------------------
+
+POSTGRES_EXPORTER = Contract(
+    name="postgres-exporter",
+    image=re.compile(r"^(docker\.io/)?prometheuscommunity/postgres-exporter:v0\.\d+\.\d+$"),
+    uid=65534,
+    gid=65534,
+    any_uid=True,
+    writes=lambda t: set(),
+    shared_memory=False,
+    ports=lambda t: {9187},
+    env_known=frozenset(
+        {
+            "DATA_SOURCE_NAME",
+            "DATA_SOURCE_URI",
+            "DATA_SOURCE_URI_FILE",
+            "DATA_SOURCE_USER",
+            "DATA_SOURCE_USER_FILE",
+            "DATA_SOURCE_PASS",
+            "DATA_SOURCE_PASS_FILE",
+        }
+    ),
+    env_prefixes=("DATA_SOURCE_", "PG_EXPORTER_"),
+    strict_env=True,
+    liveness=lambda t: {("tcp", 9187)},
+    readiness=lambda t: {("http", "/", 9187)},
+)
+
+REDIS_EXPORTER = Contract(
+    name="redis-exporter",
+    image=re.compile(r"^(docker\.io/)?oliver006/redis_exporter:v1\.\d+\.\d+$"),
+    uid=59000,
+    gid=59000,
+    any_uid=True,
+    writes=lambda t: set(),
+    shared_memory=False,
+    ports=lambda t: {9121},
+    env_known=frozenset({"REDIS_ADDR", "REDIS_USER", "REDIS_PASSWORD", "REDIS_PASSWORD_FILE"}),
+    env_prefixes=("REDIS_",),
+    strict_env=True,
+    liveness=lambda t: {("tcp", 9121)},
+    readiness=lambda t: {("http", "/health", 9121)},
+)
+
+CONTRACTS = (POSTGRES_SERVER, REDIS, AUTHENTIK, TRAEFIK, WHOAMI, POSTGRES_EXPORTER, REDIS_EXPORTER)
 
 
 def contract_for(image: str, command: Sequence[str] | None) -> Contract | None:

@@ -192,9 +192,11 @@ def run_program(
     secrets: Mapping[str, str] | None = None,
     stack: str = "test",
     cluster: Mapping[str, str] | None = None,
+    pod_monitors_available: bool = False,
 ) -> Run:
     """Build the whole program from `config` (and secret config) under mocks, as
-    __main__.py does: settings, the stack's Kubernetes provider, the platform.
+    __main__.py does: settings, the stack's Kubernetes provider, the platform, in a
+    cluster with the Prometheus Operator's CRDs if `pod_monitors_available`.
     `cluster` is the `kubernetes:*` config (default: the stack file's, see cluster_config)."""
     from components.cluster import stack_provider
     from components.platform import Platform
@@ -222,7 +224,9 @@ def run_program(
     def program() -> Any:
         settings = load_settings()
         providers = stack_provider(project_dir=ROOT)
-        platform = Platform(stack, settings, opts=providers.resource_options())
+        platform = Platform(
+            stack, settings, pod_monitors_available=pod_monitors_available, opts=providers.resource_options()
+        )
         return asyncio.ensure_future(collect(platform.outputs()))
 
     try:

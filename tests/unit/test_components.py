@@ -316,7 +316,7 @@ def test_authentik_probes_follow_the_official_chart() -> None:
     assert server["readinessProbe"]["httpGet"]["path"] == "/auth/-/health/ready/"
     worker = run.one("Deployment", "authentik-worker").pod_spec()["containers"][0]
     assert worker["livenessProbe"]["exec"]["command"] == ["ak", "healthcheck"]
-    assert {p["containerPort"] for p in server["ports"]} == {9000, 9443}
+    assert {p["containerPort"] for p in server["ports"]} == {9000, 9443, 9300}
 
 
 def test_authentik_secret_holds_generated_credentials() -> None:

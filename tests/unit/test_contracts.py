@@ -310,4 +310,12 @@ def test_contracts_cover_every_image_the_stacks_pin() -> None:
     }
     uncovered = {image for image in images if contracts.contract_for(image, None) is None}
     assert not uncovered
-    assert {c.name for c in contracts.CONTRACTS} == {"postgres", "redis", "authentik", "traefik", "whoami"}
+    assert {c.name for c in contracts.CONTRACTS} == {
+        "postgres",
+        "redis",
+        "authentik",
+        "traefik",
+        "whoami",
+        "postgres-exporter",
+        "redis-exporter",
+    }
