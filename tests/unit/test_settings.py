@@ -298,7 +298,7 @@ BAD_INPUTS: list[tuple[str, str, Mutation, str, str]] = [
         "minikube",
         _set("openaiApiKey", "sk-plain"),
         "platform:openaiApiKey",
-        "`pulumi config set --secret platform:openaiApiKey`",
+        "set it with `pulumi config set --secret platform:openaiApiKey",
     ),
     (
         "label key with a space",
