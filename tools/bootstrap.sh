@@ -187,11 +187,12 @@ pulumi_cli() {
 
 # download_plugin NAME VERSION LOG: let the CLI fetch the pinned plugin itself, as
 # it does on any machine with internet; fails fast where downloads are blocked.
+# --reinstall: a plugin already in PULUMI_HOME (a stand-in) would count as success.
 download_plugin() {
     local cli
     cli=$(pulumi_cli) || exit 1
     env -u PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION timeout 120 \
-        "$cli" plugin install resource "$1" "$2" >>"$3" 2>&1
+        "$cli" plugin install --reinstall resource "$1" "$2" >>"$3" 2>&1
 }
 
 # install_plugin NAME VERSION FILE: install a resource plugin into PULUMI_HOME.
