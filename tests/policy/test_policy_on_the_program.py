@@ -51,3 +51,10 @@ def test_an_unpinned_image_in_a_real_stack_is_caught() -> None:
             registration.inputs["spec"]["template"]["spec"]["containers"][0]["image"] = "traefik/whoami"
     messages = findings(run)
     assert len(messages) == 1 and "Deployment staging-core/core" in messages[0]
+
+
+def test_staging_with_an_object_store_for_backups_passes_every_rule() -> None:
+    config = copy.deepcopy(stack_config("staging"))
+    config["backupStore"] = {"endpoint": "https://s3.example.com", "bucket": "platform-backups"}
+    credentials = {"backupAccessKeyId": "AKIAEXAMPLE", "backupSecretAccessKey": "example-secret"}
+    assert findings(run_program(config, secrets=credentials, stack="staging")) == []
