@@ -78,7 +78,10 @@ def test_every_backup_container_keeps_its_image_contract(to_s3: Run, on_volume: 
             contract = contracts.contract_for(image, target.container.get("command"))
             assert contract is not None, f"{workload.k8s_name} {target.container['name']} ({image}): no contract"
             checked.add(contract.name)
-            problems += [f"{workload.k8s_name} {target.container['name']}: {p}" for p in contracts.violations(contract, target, mounts, volumes)]
+            problems += [
+                f"{workload.k8s_name} {target.container['name']}: {p}"
+                for p in contracts.violations(contract, target, mounts, volumes)
+            ]
     assert checked == {"pg_dump", "backup prune", "aws-cli"}
     assert not problems, "\n".join(problems)
 
