@@ -135,8 +135,8 @@ snapshots: venv ## rewrite the golden render and URN snapshots (tests/unit/snaps
 test-unit: venv ## unit tests under Pulumi mocks, and the policy rules; no CLI needed
 	$(BIN)/pytest tests/unit tests/policy
 
-test-real: venv ## real PostgreSQL (pgvector) and Redis run the rendered commands, configs, init scripts and probes
-	@tools/bootstrap.sh postgres redis
+test-real: venv ## real PostgreSQL (pgvector), Redis and versitygw run the rendered commands, configs, init scripts, probes and the backup drill
+	@tools/bootstrap.sh postgres redis versitygw awscli
 	$(BIN)/pytest tests/realserver -p no:cacheprovider
 
 test: lint test-unit test-real scan test-e2e ## every check: lint, unit and policy tests, real servers, manifest scan, end-to-end

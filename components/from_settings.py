@@ -16,11 +16,12 @@ from components.authentik_stack import AuthentikArgs, needs_redis
 from components.contracts import Backing, Exporter, Peer, Scraping
 from components.ingress_gateway import GatewayArgs, Tls
 from components.namespace_layout import NamespaceArgs
-from components.postgres_stateful_set import BackupArgs, PostgresArgs
+from components.postgres_stateful_set import BackupArgs, BackupStore, PostgresArgs
 from components.redis_cache import RedisArgs
 from components.settings import (
     AppSettings,
     AuthentikSettings,
+    BackupSettings,
     GatewaySettings,
     MetricsSettings,
     NamespaceSettings,
@@ -104,17 +105,42 @@ def redis_args(
     return RedisArgs(**_data_service(redis, settings, clients, metrics), persistence=redis.persistence)
 
 
+def backup_args(backup: BackupSettings | None, server_image: str, settings: Settings) -> BackupArgs | None:
+    """A database's backup, to the stack's object store when it names one; the dump
+    runs in the server's image unless the backup names its own."""
+    if backup is None:
+        return None
+    store = settings.backup_store
+    return BackupArgs(
+        schedule=backup.schedule,
+        storage=backup.storage,
+        image=backup.image or server_image,
+        keep_last=backup.keep_last,
+        keep_days=backup.keep_days,
+        store=None
+        if store is None
+        else BackupStore(
+            endpoint=store.endpoint,
+            bucket=store.bucket,
+            prefix=store.prefix,
+            region=store.region,
+            image=store.image,
+            access_key_id=pulumi.Output.secret(settings.secrets[store.access_key_id_secret]),
+            secret_access_key=pulumi.Output.secret(settings.secrets[store.secret_access_key_secret]),
+        ),
+    )
+
+
 def postgres_args(
     postgres: PostgresSettings, settings: Settings, clients: Sequence[Peer], metrics: Scraping | None = None
 ) -> PostgresArgs:
-    backup = postgres.backup
     return PostgresArgs(
         **_data_service(postgres, settings, clients, metrics),
         database=postgres.database,
         user=postgres.user,
         extensions=postgres.extensions,
         init_sql=postgres.init_sql,
-        backup=None if backup is None else BackupArgs(backup.schedule, backup.storage, backup.image or postgres.image),
+        backup=backup_args(postgres.backup, postgres.image, settings),
     )
 
 
@@ -134,6 +160,7 @@ def authentik_args(
         rotation=auth.rotation,
         protect=settings.data_protected,
         metrics=metrics,
+        backup=backup_args(auth.database.backup, auth.database.image, settings),
     )
     cache = None
     if needs_redis(auth.image):

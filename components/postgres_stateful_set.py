@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
+from urllib.parse import urlsplit
 
 import pulumi
-from pulumi_kubernetes.core.v1 import ConfigMap, Secret
+from pulumi_kubernetes.core.v1 import ConfigMap, ResourceRequirementsArgs, Secret
 
 from components import kube
 from components import metrics as m
@@ -22,13 +24,103 @@ EXTENSIONS_SCRIPT = "00-extensions.sql"
 # and a data directory must stay owned by the UID that created it: every PostgreSQL
 # here runs as 999, whichever variant (docs/images.md).
 POSTGRES_UID = 999
+BACKUP_DIR = "/backups"
+# `<name>-<UTC timestamp>.dump`: names sort by time, and the timestamp is the
+# 15 characters before `.dump`, which is all the retention rule reads.
+DUMP_STAMP = "$(date -u +%Y%m%dT%H%M%S)"
+
+
+@dataclass(frozen=True)
+class BackupStore:
+    """S3-compatible object storage the dumps are uploaded to, with its credentials
+    (secret config values) and the image that uploads (the AWS CLI)."""
+
+    endpoint: str
+    bucket: str
+    prefix: str
+    region: str
+    image: str
+    access_key_id: pulumi.Input[str]
+    secret_access_key: pulumi.Input[str]
+
+    @property
+    def port(self) -> int:
+        url = urlsplit(self.endpoint)
+        return url.port or (443 if url.scheme == "https" else 80)
 
 
 @dataclass(frozen=True)
 class BackupArgs:
+    """A scheduled `pg_dump`, kept by one retention rule (the newest `keep_last`
+    dumps, or those of the last `keep_days` days), in `store` or, without one, on a
+    claim of `storage`."""
+
     schedule: str
     storage: str
     image: str
+    keep_last: int = 7
+    keep_days: int | None = None
+    store: BackupStore | None = None
+
+
+def dump_command(name: str) -> str:
+    return f'pg_dump --format=custom --file="{BACKUP_DIR}/{name}-{DUMP_STAMP}.dump"'
+
+
+def dump_pattern(name: str) -> str:
+    """An extended regex for this database's dump names only (another database's
+    name may start with this one's)."""
+    return f"{name}-[0-9]{{8}}T[0-9]{{6}}\\.dump$"
+
+
+def retention_filter(keep_last: int, keep_days: int | None) -> str:
+    """A pipeline stage that reads dump names, newest first, and prints those to delete.
+
+    sh, awk without interval regexes (Debian's mawk lacks them) and `date -d @N`
+    (GNU and busybox), so it runs in the PostgreSQL images and the aws-cli image alike.
+    """
+    if keep_days is not None:
+        cutoff = f'$(date -u -d "@$(($(date +%s) - {keep_days} * 86400))" +%Y%m%dT%H%M%S)'
+        return f"awk -v cutoff=\"{cutoff}\" 'substr($0, length($0) - 19, 15) < cutoff'"
+    return f"awk 'NR > {keep_last}'"
+
+
+def prune_volume_command(name: str, keep: str) -> str:
+    return (
+        f"set -eu; cd {BACKUP_DIR}; ls -1 | grep -E '^{dump_pattern(name)}' | sort -r | {keep} | "
+        'while read -r old; do rm -f -- "$old"; echo "pruned $old"; done'
+    )
+
+
+def upload_command(name: str, keep: str) -> str:
+    """Upload every dump, then delete the objects the retention rule drops."""
+    return (
+        "set -eu; "
+        # Path-style addressing: S3-compatible servers on a bare host:port have no
+        # bucket subdomains.
+        "printf '[default]\\ns3 =\\n    addressing_style = path\\n' > /tmp/aws-config; "
+        "export AWS_CONFIG_FILE=/tmp/aws-config; "
+        f"for dump in {BACKUP_DIR}/{name}-*.dump; do "
+        'aws s3 cp --only-show-errors "$dump" "s3://$BACKUP_BUCKET/$BACKUP_PREFIX$(basename "$dump")"; done; '
+        f'aws s3api list-objects-v2 --bucket "$BACKUP_BUCKET" --prefix "${{BACKUP_PREFIX}}{name}-" '
+        "--query 'Contents[].Key' --output text | tr '\\t' '\\n' | "
+        f"grep -E '(^|/){dump_pattern(name)}' | sort -r | "
+        f"{keep} | "
+        'while read -r old; do aws s3 rm --only-show-errors "s3://$BACKUP_BUCKET/$old"; echo "pruned $old"; done'
+    )
+
+
+def restore_command() -> str:
+    """Run in the PostgreSQL container with a dump on stdin: replaces the database's contents."""
+    return 'pg_restore --clean --if-exists --no-owner --single-transaction -U "$POSTGRES_USER" -d "$POSTGRES_DB"'
+
+
+def with_ephemeral_limit(resources: ResourceRequirementsArgs, size: str) -> ResourceRequirementsArgs:
+    """`resources` whose ephemeral-storage limit is `size`: a dump staged in an
+    emptyDir counts against the pod's ephemeral storage, so the kubelet would evict
+    a job whose dump outgrew the default limit."""
+    limits = cast(Mapping[str, str], resources.limits)
+    return ResourceRequirementsArgs(requests=resources.requests, limits={**limits, "ephemeral-storage": size})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,8 +174,10 @@ class PostgresStatefulSet(pulumi.ComponentResource):
     """Creates a headless Service, a ClusterIP Service, a StatefulSet with a
     volumeClaimTemplate (claims retained when the set is deleted or scaled down), a
     ConfigMap of init scripts, a Secret holding a generated password, a NetworkPolicy
-    that admits only `clients`, and optionally a nightly `pg_dump` CronJob. With
-    `metrics`, a postgres_exporter sidecar on port 9187, admitted to the scraper only.
+    that admits only `clients`, and optionally a backup CronJob: `pg_dump`, then the
+    dumps kept by the retention rule, uploaded to an S3-compatible store or, without
+    one, on a claim of their own. With `metrics`, a postgres_exporter sidecar on port
+    9187, admitted to the scraper only.
 
     Outputs: `host`, `port`, `database`, `user`, `password` (secret), `uri` (secret),
     `secret_name` (the Secret with keys username, password, database, host, port, uri);
@@ -208,24 +302,101 @@ class PostgresStatefulSet(pulumi.ComponentResource):
         return [m.exporter(args.metrics.postgres_exporter, METRICS, health_path="/", env=env)]
 
     def _backup(self, name: str, args: PostgresArgs, backup: BackupArgs) -> kube.Pod:
-        """A nightly `pg_dump` into a volume of its own, kept like the data volume."""
+        """A scheduled `pg_dump` (an init container), then the dumps kept by the
+        retention rule: uploaded to the object store when one is configured, else on
+        a claim of their own, kept like the data volume."""
+        ns = args.namespace
         own = kube.labels(f"{args.name}-backup", name, "backup")
-        backups = kube.DataVolume("backups", "/backups", backup.storage, args.storage_class, f"{args.name}-backups")
-        backups.claim(f"{name}-backups", args.namespace, own, self, protect=args.protect)
+        keep = retention_filter(backup.keep_last, backup.keep_days)
+        store = backup.store
+        if store is None:
+            claimed = kube.DataVolume("backups", BACKUP_DIR, backup.storage, args.storage_class, f"{args.name}-backups")
+            claimed.claim(f"{name}-backups", ns, own, self, protect=args.protect)
+            backups = claimed.volume
+            dump_resources = args.resources
+        else:
+            # Staged only until the upload: an emptyDir of the configured size.
+            backups = kube.Volume.empty("backups", BACKUP_DIR, backup.storage)
+            dump_resources = with_ephemeral_limit(args.resources, backup.storage)
         dump = kube.Container(
             name="pg-dump",
             image=backup.image,
-            resources=args.resources,
-            command=["sh", "-c", 'pg_dump --format=custom --file="/backups/$(date +%Y%m%dT%H%M%S).dump"'],
+            resources=dump_resources,
+            command=["sh", "-c", dump_command(args.name)],
             env=[
                 *kube.plain_env({"PGHOST": args.name, "PGUSER": args.user, "PGDATABASE": args.database}),
                 kube.secret_env("PGPASSWORD", self.secret_name, "password"),
             ],
-            volumes=[backups.volume],
+            volumes=[backups],
         )
+        if store is None:
+            finish = kube.Container(
+                name="prune",
+                image=backup.image,
+                resources=args.resources,
+                command=["sh", "-c", prune_volume_command(args.name, keep)],
+                volumes=[backups],
+            )
+        else:
+            finish = self._upload(name, args, store, keep, own, backups)
         pod = kube.Pod(
-            f"{args.name}-backup", args.namespace, own, [dump], run_as_user=POSTGRES_UID, restart_policy="OnFailure"
+            f"{args.name}-backup",
+            ns,
+            own,
+            [finish],
+            init_containers=[dump],
+            run_as_user=POSTGRES_UID,
+            restart_policy="OnFailure",
         )
         pod.cron_job(f"{name}-backup", schedule=backup.schedule, opts=kube.child(self))
-        pod.traffic().allow_to(self.peer, PORT).policy(f"{name}-backup-netpol", kube.child(self))
+        traffic = pod.traffic().allow_to(self.peer, PORT)
+        if store is not None:
+            # The store may be anywhere, a private address included (an in-house
+            # S3-compatible server), but only on its own port.
+            traffic.allow_to(kube.Addresses("0.0.0.0/0"), store.port)
+        traffic.policy(f"{name}-backup-netpol", kube.child(self))
         return pod
+
+    def _upload(
+        self,
+        name: str,
+        args: PostgresArgs,
+        store: BackupStore,
+        keep: str,
+        own: dict[str, str],
+        backups: kube.Volume,
+    ) -> kube.Container:
+        """The AWS CLI uploading the dumps, then pruning the store, with the store's
+        credentials from a Secret of its own."""
+        store_secret = f"{args.name}-backup-store"
+        Secret(
+            f"{name}-backup-store",
+            metadata=kube.metadata(store_secret, args.namespace, own),
+            type="Opaque",
+            string_data={
+                "accessKeyId": pulumi.Output.secret(store.access_key_id),
+                "secretAccessKey": pulumi.Output.secret(store.secret_access_key),
+            },
+            opts=kube.child(self),
+        )
+        return kube.Container(
+            name="upload",
+            image=store.image,
+            resources=args.resources,
+            command=["sh", "-c", upload_command(args.name, keep)],
+            env=[
+                kube.secret_env("AWS_ACCESS_KEY_ID", store_secret, "accessKeyId"),
+                kube.secret_env("AWS_SECRET_ACCESS_KEY", store_secret, "secretAccessKey"),
+                *kube.plain_env(
+                    {
+                        "AWS_ENDPOINT_URL": store.endpoint,
+                        "AWS_DEFAULT_REGION": store.region,
+                        "BACKUP_BUCKET": store.bucket,
+                        "BACKUP_PREFIX": store.prefix,
+                        # UID 999 has no home in the image; the root filesystem is read-only.
+                        "HOME": "/tmp",
+                    }
+                ),
+            ],
+            volumes=[backups],
+        )

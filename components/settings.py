@@ -306,6 +306,49 @@ class BackupSettings(Model):
     schedule: Annotated[str, AfterValidator(_schedule)] = "0 3 * * *"
     storage: Quantity = "5Gi"
     image: Image | None = None
+    keep_last: int = Field(default=7, ge=1)
+    keep_days: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_retention(self) -> BackupSettings:
+        if self.keep_days is not None and "keep_last" in self.model_fields_set:
+            raise ValueError("set one of keepLast (keep the newest N dumps) or keepDays (keep N days), not both")
+        return self
+
+
+class BackupStoreSettings(Model):
+    """S3-compatible object storage that the backup jobs upload their dumps to."""
+
+    endpoint: str
+    bucket: str
+    prefix: str = ""
+    region: str = "us-east-1"
+    access_key_id_secret: str = "backupAccessKeyId"
+    secret_access_key_secret: str = "backupSecretAccessKey"
+    image: Image = "amazon/aws-cli:2.17.0"
+
+    @field_validator("endpoint")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+/?$", value):
+            raise ValueError(
+                f"'{value}' is not an endpoint URL; use http(s)://host[:port], such as https://s3.amazonaws.com"
+            )
+        return value.rstrip("/")
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
+            raise ValueError(f"'{value}' is not an S3 bucket name; use 3-63 lower-case letters, digits, '.' and '-'")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value.startswith("/") or " " in value:
+            raise ValueError(f"'{value}' is not a key prefix; drop the leading '/' and spaces, e.g. staging/")
+        return value if not value or value.endswith("/") else value + "/"
 
 
 class PostgresSettings(Model):
@@ -346,6 +389,7 @@ class AuthentikDatabase(Model):
     image: Image = "postgres:15-alpine"
     storage: Quantity = "5Gi"
     resources: Resources = resources("250m", "256Mi", "500m", "512Mi")
+    backup: BackupSettings | None = None
 
 
 class AuthentikSettings(Model):
@@ -519,6 +563,7 @@ class Settings(Model):
     apps: list[AppSettings] = Field(default_factory=list)
     gateway: GatewaySettings
     metrics: MetricsSettings = MetricsSettings()
+    backup_store: BackupStoreSettings | None = None
     secrets: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
     @property
@@ -602,6 +647,26 @@ class Settings(Model):
                 "set platform:metrics.enabled: true, or remove metrics.monitors"
             )
         referenced = {key for app in self.apps for key in app.secret_env.values()}
+        store = self.backup_store
+        if store is not None:
+            for field, secret_key in (
+                ("accessKeyIdSecret", store.access_key_id_secret),
+                ("secretAccessKeySecret", store.secret_access_key_secret),
+            ):
+                referenced.add(secret_key)
+                if secret_key not in self.secrets:
+                    problems.append(
+                        f"backupStore.{field}: the secret platform:{secret_key} is not set; "
+                        f"run `pulumi config set --secret platform:{secret_key} <value>`"
+                    )
+            backed_up = (self.postgres is not None and self.postgres.backup is not None) or (
+                self.authentik is not None and self.authentik.database.backup is not None
+            )
+            if not backed_up:
+                problems.append(
+                    "backupStore: no database has a backup; set postgres.backup or "
+                    "authentik.database.backup, or remove backupStore"
+                )
         for secret_key in sorted(set(self.secrets) - referenced):
             problems.append(
                 f"{secret_key}: this secret is not used by any app; reference it from an app's "

@@ -265,7 +265,8 @@ RECREATE = DeploymentStrategyArgs(type="Recreate")
 @dataclass
 class Pod:
     """The pods of one workload: its name, labels (the selector is their stable
-    subset), containers and the user (and group, the user's number unless given)
+    subset), containers (and `init_containers`, run to completion first, in order)
+    and the user (and group, the user's number unless given)
     they all run as. `checksum` (content_checksum of the data they read) goes into
     the template's annotations.
 
@@ -284,6 +285,11 @@ class Pod:
     run_as_group: int | None = None
     checksum: pulumi.Input[str] | None = None
     annotations: Mapping[str, str] | None = None
+    init_containers: Sequence[Container] = ()
+
+    @property
+    def every_container(self) -> list[Container]:
+        return [*self.init_containers, *self.containers]
 
     @property
     def peer(self) -> Peer:
@@ -293,9 +299,9 @@ class Pod:
         """Every volume a container mounts, once: read-only sources first, then
         writable ones, then the scratch space, sorted by name."""
         mounted: dict[str, Volume] = {}
-        for container in self.containers:
+        for container in self.every_container:
             mounted.update((volume.name, volume) for volume in container.volumes)
-        scratch = {v.name: v for c in self.containers for v in c.mounted[len(c.volumes) :]}
+        scratch = {v.name: v for c in self.every_container for v in c.mounted[len(c.volumes) :]}
         ordered = [
             *sorted(mounted.values(), key=lambda volume: not volume.read_only),
             *(scratch[name] for name in sorted(scratch)),
@@ -313,6 +319,7 @@ class Pod:
                 fs_group=self.group,
                 seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"),
             ),
+            init_containers=[container.spec() for container in self.init_containers] or None,
             containers=[container.spec() for container in self.containers],
             volumes=self.volumes(),
             affinity=self.affinity,
@@ -336,7 +343,7 @@ class Pod:
         applies = {
             "CKV_K8S_43": True,
             "CKV_K8S_40": self.run_as_user < 10000,
-            "CKV_K8S_35": any(container.reads_secrets for container in self.containers),
+            "CKV_K8S_35": any(container.reads_secrets for container in self.every_container),
         }
         checks = [check for check, applied in applies.items() if applied]
         skips = {f"checkov.io/skip{i}": f"{check}={SCAN_SKIPS[check]}" for i, check in enumerate(checks, start=1)}

@@ -57,3 +57,10 @@ def test_metrics_with_pod_monitors_pass_every_rule() -> None:
     config = stack_config("local") | {"metrics": {"enabled": True}}
     run = run_program(config, stack="local", pod_monitors_available=True)
     assert run.of_kind("PodMonitor") and findings(run) == []
+
+
+def test_staging_with_an_object_store_for_backups_passes_every_rule() -> None:
+    config = copy.deepcopy(stack_config("staging"))
+    config["backupStore"] = {"endpoint": "https://s3.example.com", "bucket": "platform-backups"}
+    credentials = {"backupAccessKeyId": "AKIAEXAMPLE", "backupSecretAccessKey": "example-secret"}
+    assert findings(run_program(config, secrets=credentials, stack="staging")) == []

@@ -19,6 +19,7 @@ images patch that default in while this build keeps /tmp.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import signal
@@ -26,6 +27,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from components.postgres_stateful_set import restore_command
 from tests.realserver.pods import (
     LocalPod,
     as_user,
@@ -37,6 +39,7 @@ from tests.realserver.pods import (
     tool_dir,
     wait_for,
 )
+from tests.unit.harness import Run
 
 SOCKET_DIR = "/var/run/postgresql"
 INITDB_DIR = "/docker-entrypoint-initdb.d"
@@ -101,20 +104,29 @@ class PostgresServer:
         env: Mapping[str, str] | None = None,
         check: bool = True,
         stdin: str | None = None,
+        stdin_file: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run `command` as the container's UID with the container's environment."""
-        result = subprocess.run(
-            as_user(self.uid, command),
-            env=self.env(env),
-            input=stdin,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
+        with contextlib.ExitStack() as stack:
+            handle = None if stdin_file is None else stack.enter_context(stdin_file.open("rb"))
+            result = subprocess.run(
+                as_user(self.uid, command),
+                env=self.env(env),
+                input=None if handle is not None else (stdin or "").encode(),
+                stdin=handle,
+                capture_output=True,
+                check=False,
+                timeout=120,
+            )
+        out = subprocess.CompletedProcess(
+            result.args,
+            result.returncode,
+            result.stdout.decode(errors="replace"),
+            result.stderr.decode(errors="replace"),
         )
-        if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-        return result
+        if check and out.returncode != 0:
+            raise AssertionError(f"{' '.join(command)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+        return out
 
     def _socket_sql(self, sql: str, *args: str, database: str) -> str:
         command = [
@@ -279,3 +291,32 @@ class PostgresServer:
         if hook is not None:
             command = self.pod.localize(self.container, hook["exec"]["command"])
             self.run(command, env={"PGPORT": str(self.port)})
+
+    def restore(self, dump: Path) -> None:
+        """The documented restore: the dump on stdin of `restore_command()` in the container."""
+        self.run(
+            ["sh", "-c", restore_command()],
+            stdin_file=dump,
+            env={"PGHOST": str(self.socket_dir), "PGPORT": str(self.port)},
+        )
+
+
+def run_backup_job(
+    run: Run,
+    cronjob: str,
+    server: PostgresServer,
+    root: Path,
+    path: Sequence[Path] = (),
+    pod: LocalPod | None = None,
+) -> LocalPod:
+    """The CronJob's containers, init containers first, as its pod runs them against `server`."""
+    job = pod or LocalPod(run, run.one("CronJob", cronjob), root)
+    for container in [*job.spec.get("initContainers", []), *job.spec["containers"]]:
+        name = container["name"]
+        command = job.localize(name, [*container.get("command", []), *container.get("args", [])])
+        # PGHOST names the Service; here the server is on 127.0.0.1 at its own port.
+        env = {**job.env(name), **server.tcp_env(), "HOME": str(root)}
+        if path:
+            env["PATH"] = ":".join([*map(str, path), str(server.bin), os.environ["PATH"]])
+        server.run(command, env=env)
+    return job

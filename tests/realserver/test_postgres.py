@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.realserver.pods import LocalPod
-from tests.realserver.postgres import PostgresServer
+from tests.realserver.postgres import PostgresServer, run_backup_job
 from tests.unit.harness import Run, run_stack
 
 ROWS = [(1, "[1,2,3]", "first"), (2, "[0.5,0,-1]", "second"), (3, "[9,9,9]", "third")]
@@ -76,19 +76,6 @@ def test_authentik_database_starts_under_its_uid(local: Run, pod_root: Path) -> 
         server.stop()
 
 
-def run_backup_job(run: Run, server: PostgresServer, root: Path) -> LocalPod:
-    """The CronJob's containers, in order, as its pod runs them against `server`."""
-    job = LocalPod(run, run.one("CronJob", "postgres-backup"), root)
-    for container in [*job.spec.get("initContainers", []), *job.spec["containers"]]:
-        name = container["name"]
-        command = job.localize(name, [*container.get("command", []), *container.get("args", [])])
-        # PGHOST names the Service; here the server is on 127.0.0.1 at its own port.
-        env = {**job.env(name), **server.tcp_env()}
-        result = server.run(command, env={**env, "HOME": str(root)})
-        assert result.returncode == 0, result.stderr
-    return job
-
-
 def test_backup_job_dump_restores_into_an_empty_server(staging: Run, pod_root: Path) -> None:
     source = PostgresServer(LocalPod(staging, staging.one("StatefulSet", "postgres"), pod_root / "source"))
     target = PostgresServer(LocalPod(staging, staging.one("StatefulSet", "postgres"), pod_root / "target"))
@@ -97,7 +84,7 @@ def test_backup_job_dump_restores_into_an_empty_server(staging: Run, pod_root: P
         source.sql("CREATE TABLE items (id int PRIMARY KEY, embedding vector(3), note text)")
         values = ", ".join(f"({i}, '{v}', '{n}')" for i, v, n in ROWS)
         source.sql(f"INSERT INTO items VALUES {values}")
-        job = run_backup_job(staging, source, pod_root / "job")
+        job = run_backup_job(staging, "postgres-backup", source, pod_root / "job")
         dumps = sorted(job.volumes["backups"].glob("*.dump"))
         assert len(dumps) == 1, dumps
         source.stop()

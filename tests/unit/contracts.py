@@ -206,6 +206,66 @@ PG_DUMP = Contract(
 )
 
 
+PG_PRUNE = Contract(
+    name="backup prune",
+    image=POSTGRES_SERVER.image,
+    uid=999,
+    gid=999,
+    any_uid=True,
+    writes=lambda _: {"/backups"},
+    shared_memory=False,
+    ports=lambda _: set(),
+    env_known=frozenset(),
+    env_prefixes=("PG", "POSTGRES_"),
+    strict_env=True,
+    liveness=lambda _: set(),
+    readiness=lambda _: set(),
+    runs_as_job=True,
+)
+
+
+# --- The AWS CLI (amazon/aws-cli) -------------------------------------------------------------------------------------
+
+AWS_ENV = frozenset(
+    {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ENDPOINT_URL",
+        "AWS_DEFAULT_REGION",
+        "AWS_CONFIG_FILE",
+        "HOME",
+    }
+)
+
+
+def _aws_extra(target: Target) -> list[str]:
+    # The CLI writes its cache under ~/.aws; the image's HOME is /root, which a
+    # non-root UID cannot write.
+    if target.run_as_user != 0 and not target.env.get("HOME", "").startswith("/tmp"):
+        return ["runs as a non-root UID: set HOME to a writable path (/tmp)"]
+    return []
+
+
+AWS_CLI = Contract(
+    name="aws-cli",
+    image=re.compile(r"^(docker\.io/)?amazon/aws-cli:2\.\d+\.\d+$"),
+    uid=0,
+    gid=0,
+    any_uid=True,
+    writes=lambda _: {"/tmp"},
+    shared_memory=False,
+    ports=lambda _: set(),
+    env_known=AWS_ENV,
+    # BACKUP_BUCKET and BACKUP_PREFIX are the upload script's own.
+    env_prefixes=("AWS_",),
+    strict_env=False,
+    liveness=lambda _: set(),
+    readiness=lambda _: set(),
+    runs_as_job=True,
+    extra=_aws_extra,
+)
+
+
 # --- Redis (docker-library/redis) -------------------------------------------------------------------------------------
 
 
@@ -480,19 +540,23 @@ REDIS_EXPORTER = Contract(
     readiness=lambda t: {("http", "/health", 9121)},
 )
 
-CONTRACTS = (POSTGRES_SERVER, REDIS, AUTHENTIK, TRAEFIK, WHOAMI, POSTGRES_EXPORTER, REDIS_EXPORTER)
+CONTRACTS = (POSTGRES_SERVER, REDIS, AUTHENTIK, TRAEFIK, WHOAMI, POSTGRES_EXPORTER, REDIS_EXPORTER, AWS_CLI)
 
 
 def contract_for(image: str, command: Sequence[str] | None) -> Contract | None:
-    """The contract of `image` run with `command` (pg_dump runs in the server image)."""
-    if command and "pg_dump" in " ".join(command) and PG_DUMP.image.match(image):
+    """The contract of `image` run with `command` (the backup job's pg_dump and
+    prune run in the server image)."""
+    script = " ".join(command or [])
+    if "pg_dump" in script and PG_DUMP.image.match(image):
         return PG_DUMP
+    if "rm -f" in script and PG_PRUNE.image.match(image):
+        return PG_PRUNE
     return next((c for c in CONTRACTS if c.image.match(image)), None)
 
 
 def image_uid(contract: Contract, image: str) -> int:
     """The image's own user: the Alpine PostgreSQL images use 70, the Debian ones 999."""
-    if contract in (POSTGRES_SERVER, PG_DUMP) and "alpine" in image:
+    if contract in (POSTGRES_SERVER, PG_DUMP, PG_PRUNE) and "alpine" in image:
         return ALPINE_POSTGRES_UID
     return contract.uid
 

@@ -168,6 +168,9 @@ STRUCTURAL: dict[str, set[str]] = {
     "GatewaySettings": _SECTION | {"host", "tls"},
     "AppSettings": _SECTION | {"path", "replicas", "autoscaling", "uses", "calls", "secret_env"},
 }
+# Fields of which a config sets at most one (the model refuses both): the generator
+# keeps the first it drew.
+EXCLUSIVE: dict[str, tuple[str, str]] = {"BackupSettings": ("keepLast", "keepDays")}
 YAML_SCALARS = st.sampled_from([8080, 1.5, True, False])
 
 
@@ -259,6 +262,10 @@ def section(draw: st.DrawFn, model: type[BaseModel], path: Path, slots: list[tup
         bad = leaf(model, name, bad=True)
         if bad is not None:
             slots.append(((*path, key), bad))
+    exclusive = EXCLUSIVE.get(model.__name__)
+    if exclusive is not None and all(key in out for key in exclusive):
+        del out[exclusive[1]]
+        slots[:] = [slot for slot in slots if slot[0] != (*path, exclusive[1])]
     return out
 
 

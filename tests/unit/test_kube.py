@@ -144,3 +144,23 @@ def test_route_paths_lose_their_trailing_slash_but_root_stays() -> None:
     peer = Peer("apps")
     assert Route("/auth/", "apps", "auth", 9000, peer).path == "/auth"
     assert Route("/", "apps", "web", 8080, peer).path == "/"
+
+
+def test_init_containers_run_first_hardened_and_share_the_pod_volumes() -> None:
+    staged = kube.Volume.empty("work", "/work", "1Gi")
+    first = kube.Container("fetch", "busybox:1.37", RESOURCES, volumes=[staged])
+    pod = kube.Pod(
+        "job",
+        "apps",
+        LABELS,
+        [kube.Container("use", "busybox:1.37", RESOURCES, volumes=[staged])],
+        run_as_user=10001,
+        init_containers=[first],
+        restart_policy="OnFailure",
+    )
+    run = build(lambda owner: pod.cron_job("job", schedule="0 3 * * *", opts=kube.child(owner)))
+    spec = run.one("CronJob", "job").pod_spec()
+    assert [c["name"] for c in spec["initContainers"]] == ["fetch"]
+    assert [c["name"] for c in spec["containers"]] == ["use"]
+    assert spec["initContainers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    assert [v["name"] for v in spec["volumes"]] == ["work", "scratch-tmp"]

@@ -335,6 +335,49 @@ BAD_INPUTS: list[tuple[str, str, Mutation, str, str]] = [
         "platform:authentik.trustedProxies",
         "'10.244.0.0/16'",
     ),
+    (
+        "backup keepLast and keepDays",
+        "staging",
+        _set("postgres.backup", {"keepLast": 3, "keepDays": 7}),
+        "platform:postgres.backup",
+        "not both",
+    ),
+    ("backup keepDays 0", "staging", _set("postgres.backup.keepDays", 0), "platform:postgres.backup.keepDays", "1"),
+    (
+        "backup store endpoint without scheme",
+        "staging",
+        _set("backupStore", {"endpoint": "s3.example.com", "bucket": "platform-backups"}),
+        "platform:backupStore.endpoint",
+        "http(s)://host",
+    ),
+    (
+        "backup store bucket with capitals",
+        "staging",
+        _set("backupStore", {"endpoint": "https://s3.example.com", "bucket": "Backups"}),
+        "platform:backupStore.bucket",
+        "lower-case",
+    ),
+    (
+        "backup store prefix with a leading slash",
+        "staging",
+        _set("backupStore", {"endpoint": "https://s3.example.com", "bucket": "platform-backups", "prefix": "/x"}),
+        "platform:backupStore.prefix",
+        "leading '/'",
+    ),
+    (
+        "backup store without its credentials",
+        "staging",
+        _set("backupStore", {"endpoint": "https://s3.example.com", "bucket": "platform-backups"}),
+        "platform:backupStore.accessKeyIdSecret",
+        "pulumi config set --secret platform:backupAccessKeyId",
+    ),
+    (
+        "backup store without any backup",
+        "local",
+        _set("backupStore", {"endpoint": "https://s3.example.com", "bucket": "platform-backups"}),
+        "platform:backupStore",
+        "postgres.backup",
+    ),
 ]
 
 
