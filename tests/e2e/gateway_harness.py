@@ -185,6 +185,18 @@ class Gateway:
         return self.log.read_text(errors="replace")
 
 
+def _on_host(arg: str, mounted: dict[str, Path]) -> str:
+    """`arg` with a path value under a mount moved to that mount's local directory,
+    once, by the longest mount path (a local directory may itself lie under /tmp)."""
+    key, sep, value = arg.partition("=")
+    path = value if sep else arg
+    for mount_path in sorted(mounted, key=len, reverse=True):
+        if path == mount_path or path.startswith(mount_path.rstrip("/") + "/"):
+            path = str(mounted[mount_path]) + path[len(mount_path) :]
+            break
+    return f"{key}={path}" if sep else path
+
+
 def _materialize(pod: Mapping[str, Any], namespace: str, account: str, root: Path) -> dict[str, Path]:
     """Write each volume the container mounts, as a kubelet would: mount path -> local dir."""
     volumes = {v["name"]: v for v in pod["volumes"]}
@@ -233,9 +245,7 @@ def run_gateway(namespace: str, name: str, work: Path, proxy_port: int) -> Itera
         if address:
             ports[address.group(1)] = free_port()
             arg = f"--entryPoints.{address.group(1)}.address={LOOPBACK}:{ports[address.group(1)]}"
-        for mount_path, local in mounted.items():
-            arg = arg.replace(mount_path, str(local))
-        args.append(arg)
+        args.append(_on_host(arg, mounted))
     token_dir = next(local for path, local in mounted.items() if path.endswith("serviceaccount"))
     args += [
         f"--providers.kubernetesingress.endpoint={api_server()}",

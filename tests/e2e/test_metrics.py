@@ -93,7 +93,8 @@ def _ports(pod: dict[str, Any]) -> dict[str, int]:
 
 def test_without_the_operator_no_monitor_is_planned(stack: auto.Stack) -> None:
     preview = stack.preview(color="never")
-    assert "PodMonitor" not in preview.stdout
+    assert "PodMonitor (monitoring.coreos.com/v1) not found in the cluster" in preview.stdout, preview.stdout
+    assert "kubernetes:monitoring.coreos.com/v1:PodMonitor" not in preview.stdout, preview.stdout
     for resource in ("postgres", "authentik-db", "redis", "authentik-server", "gateway"):
         assert f"{resource}-metrics-netpol" in preview.stdout, preview.stdout
 
