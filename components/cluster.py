@@ -15,14 +15,14 @@ a new cluster behind the same stack (`make cluster-down` then `make cluster`) is
 new provider, so `preview` shows every object to create again and `up` converges,
 instead of trusting state written against a cluster that no longer exists.
 
-The provider uses client-side apply (`enableServerSideApply: false`): a create
-is then a create, and an object that already exists under the same name, made by
-someone else, fails the preview instead of being adopted by a server-side apply
-upsert (and later deleted by `pulumi destroy`). Before that, each object is looked
-up in the cluster (ClusterReader), so one that someone else made stops the program
-with its kind, name and the `pulumi import` line. Only the objects the stack keeps
-on `destroy` (`retainOnDelete`) go through a second, server-side apply provider, so
-a later `up` takes its own data back (see StackProviders).
+Before registering, each object is looked up in the cluster (ClusterReader): one
+that exists without a Pulumi field manager was made by someone else, and the program
+stops with its kind, name and the `pulumi import` line, so server-side apply never
+takes it over. Objects this stack made keep Pulumi's field manager, so after an
+interrupted `up` (a killed CLI leaves objects created but not recorded) the next
+`up` takes them back instead of failing on "already exists". The objects the stack
+keeps on `destroy` (`retainOnDelete`) go through a second provider of their own
+(see StackProviders), so a later `up` takes its own data back.
 """
 
 from __future__ import annotations
@@ -167,7 +167,10 @@ class StackProviders:
                     problem = not_ours(args.type_, args.name, args.props, reader[0])
                 except OSError as error:
                     # Unreachable now: the provider reports that itself.
-                    pulumi.log.warn(f"could not check for existing objects ({error}); the provider still refuses them")
+                    pulumi.log.warn(
+                        f"could not check for existing objects ({error}); check with `kubectl get` "
+                        "that none of this stack's objects exists before the first up"
+                    )
                     reader.clear()
                     return None
                 if problem:
@@ -197,7 +200,7 @@ def stack_provider(name: str = PROVIDER_NAME, project_dir: Path | None = None) -
             "delete_unreachable": settings.delete_unreachable,
         }
     return StackProviders(
-        main=k8s.Provider(name, enable_server_side_apply=False, **common),
+        main=k8s.Provider(name, enable_server_side_apply=True, **common),
         retained=k8s.Provider(f"{name}-retained", enable_server_side_apply=True, **common),
         reader=reader,
     )

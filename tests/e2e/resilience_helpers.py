@@ -303,9 +303,7 @@ class StackCli:
             if step["newState"]["type"].startswith("kubernetes:") and inputs.get("kind") in INVENTORY_KIND_NAMES:
                 meta = inputs["metadata"]
                 objects.add((inputs["kind"], meta["namespace"], meta["name"]))
-        # Providers are left out on both sides (assert_converged): state never lists
-        # the default ones a preview does not show.
-        return Expected({step["urn"] for step in steps if "::pulumi:providers:" not in step["urn"]}, objects)
+        return Expected({step["urn"] for step in steps}, objects)
 
     def lock_files(self) -> list[Path]:
         backend = Path(self.deployer.env["PULUMI_BACKEND_URL"].removeprefix("file://"))
