@@ -139,10 +139,10 @@ def resolve(settings: ClusterConfig, project_dir: Path) -> Cluster:
 class StackProviders:
     """The stack's two providers for its one cluster.
 
-    `main` creates with client-side apply: an object that already exists fails the
-    preview instead of being adopted. `retained` (server-side apply, which upserts)
-    takes only the objects the stack keeps on `destroy` (`retainOnDelete`: the data
-    namespace and volume claims), so that `up` after `destroy` binds them again.
+    Both apply server-side; the lookup before each registration keeps them from
+    taking over what someone else made. `retained` takes only the objects the stack
+    keeps on `destroy` (`retainOnDelete`: the data namespace and volume claims), so
+    that `up` after `destroy` binds them again.
     """
 
     main: k8s.Provider
@@ -209,8 +209,8 @@ def stack_provider(name: str = PROVIDER_NAME, project_dir: Path | None = None) -
 # --- objects that exist already ---------------------------------------------------
 
 _CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "IngressClass", "StorageClass", "PriorityClass"}
-# The field manager of the provider's client-side apply (pulumi-kubernetes 4.x): an
-# object that carries it was created or updated by a Pulumi stack.
+# The provider's field managers (pulumi-kubernetes 4.x: `pulumi-kubernetes`, or with a
+# suffix under server-side apply): an object that carries one was made by a Pulumi stack.
 PULUMI_MANAGER = "pulumi-kubernetes"
 
 
