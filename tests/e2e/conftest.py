@@ -125,10 +125,8 @@ class Deployer:
         return stack
 
 
-@pytest.fixture(scope="session")
-def deployer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployer]:
-    _require_tools()
-    work = tmp_path_factory.mktemp("project")
+def copy_project(work: Path) -> Path:
+    """The program's files copied into `work`, with the checkout's virtualenv."""
     for name in PROJECT_FILES:
         source = ROOT / name
         if source.is_dir():
@@ -136,6 +134,13 @@ def deployer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployer]:
         else:
             shutil.copy(source, work / name)
     (work / ".venv").symlink_to(ROOT / ".venv")
+    return work
+
+
+@pytest.fixture(scope="session")
+def deployer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployer]:
+    _require_tools()
+    work = copy_project(tmp_path_factory.mktemp("project"))
     backend = tmp_path_factory.mktemp("backend")
     env = {
         "PULUMI_BACKEND_URL": f"file://{backend}",
