@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import KUBECONFIG, PROJECT_FILES, ROOT, _require_tools, kubectl
+from tests.e2e.conftest import KUBECONFIG, LOCAL_CONTEXT, _require_tools, copy_project, kubectl
 from tests.realserver.objectstore import ACCESS_KEY, SECRET_KEY, ObjectStore, versitygw
 
 pytestmark = pytest.mark.e2e
@@ -28,6 +28,8 @@ CONFIG = {
         "platform:target": "kind",
         "platform:namespaces": [{"name": NAMESPACE, "description": "team state backend check"}],
         "platform:gateway": {"namespace": NAMESPACE, "install": False},
+        "kubernetes:kubeconfig": str(KUBECONFIG),
+        "kubernetes:context": LOCAL_CONTEXT,
     }
 }
 
@@ -35,13 +37,7 @@ CONFIG = {
 def checkout(root: Path) -> Path:
     """A copy of the project, as a teammate's clone would be."""
     root.mkdir()
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, root / name)
-    (root / ".venv").symlink_to(ROOT / ".venv")
+    copy_project(root)
     (root / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(CONFIG))
     return root
 
