@@ -29,7 +29,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
+import json
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,6 +215,9 @@ _CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "IngressCla
 # The provider's field managers (pulumi-kubernetes 4.x: `pulumi-kubernetes`, or with a
 # suffix under server-side apply): an object that carries one was made by a Pulumi stack.
 PULUMI_MANAGER = "pulumi-kubernetes"
+# The object's metadata without its contents (the API server's PartialObjectMetadata).
+PARTIAL_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+TIMEOUT_SECONDS = 10
 
 
 def _plural(kind: str) -> str:
@@ -251,9 +257,12 @@ class ClusterReader:
         server = clusters.get(context.get("cluster", ""), {})
         user = users.get(context.get("user", ""), {})
         self.server = cluster.server.rstrip("/")
-        self.headers = {"Accept": "application/json"}
+        # Metadata only (as `kubectl get -o name` asks): no Secret data reaches the program.
+        self.headers = {"Accept": f"{PARTIAL_METADATA}, application/json"}
         self.usable = not ({"exec", "auth-provider"} & set(user))
         self.context: ssl.SSLContext | None = None
+        self._connection: http.client.HTTPConnection | None = None
+        self._prefix = urllib.parse.urlsplit(self.server).path
         if not self.usable or not self.server.startswith("https://"):
             return
         self.context = ssl.create_default_context()
@@ -276,19 +285,39 @@ class ClusterReader:
                 self.context.load_cert_chain(str(certfile), str(keyfile))
 
     def get(self, path: str) -> dict[str, Any] | None:
-        """The object at `path`, or None when it does not exist."""
-        import json
-        import urllib.error
-        import urllib.request
-
-        request = urllib.request.Request(self.server + path, headers=self.headers)
-        try:
-            with urllib.request.urlopen(request, timeout=10, context=self.context) as response:
-                return dict(json.loads(response.read()))
-        except urllib.error.HTTPError as error:
-            if error.code == 404:
+        """The object's metadata at `path`, or None when it does not exist. One
+        connection serves every lookup of a program run (a stack has hundreds)."""
+        for attempt in (1, 2):
+            connection = self._connection or self._connect()
+            try:
+                connection.request("GET", self._prefix + path, headers=self.headers)
+                response = connection.getresponse()
+                body = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                # The server closed an idle kept-alive connection: once more on a new one.
+                connection.close()
+                self._connection = None
+                if attempt == 2:
+                    raise
+                continue
+            if response.will_close:
+                self._connection = None
+            if response.status == 404:
                 return None
-            raise
+            if response.status != 200:
+                raise OSError(f"GET {path}: HTTP {response.status} {response.reason}")
+            return dict(json.loads(body))
+        return None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        url = urllib.parse.urlsplit(self.server)
+        connection: http.client.HTTPConnection
+        if url.scheme == "https":
+            connection = http.client.HTTPSConnection(url.netloc, timeout=TIMEOUT_SECONDS, context=self.context)
+        else:
+            connection = http.client.HTTPConnection(url.netloc, timeout=TIMEOUT_SECONDS)
+        self._connection = connection
+        return connection
 
 
 def not_ours(type_token: str, logical_name: str, props: Mapping[str, Any], reader: ClusterReader) -> str | None:

@@ -9,14 +9,13 @@ kubeconfig and context the provider uses (`kubernetes:kubeconfig`,
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-import urllib3
 import yaml
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
+
+if TYPE_CHECKING:
+    from kubernetes import client
 
 MONITORING_GROUP = "monitoring.coreos.com"
 MONITORING_VERSION = "v1"
@@ -26,6 +25,8 @@ TIMEOUT_SECONDS = 10
 def _api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient:
     """An API client for the provider's cluster. `kubernetes:kubeconfig` holds either
     a path or the kubeconfig document itself, as the provider accepts both."""
+    from kubernetes import client, config
+
     settings = client.Configuration()
     if kubeconfig and not os.path.exists(os.path.expanduser(kubeconfig)):
         document: dict[str, Any] = yaml.safe_load(kubeconfig)
@@ -40,7 +41,15 @@ def _api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient
 
 def serves(group: str, version: str, resource: str, *, kubeconfig: str | None, context: str | None) -> bool:
     """Whether the cluster serves `resource` in `group/version`. A cluster that cannot
-    be asked counts as not serving it: the program then goes on without it."""
+    be asked counts as not serving it: the program then goes on without it.
+
+    The Kubernetes client is imported here, not with the module: it takes longer to
+    import than the rest of the program, and only stacks with metrics ask."""
+    import urllib3
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+
     try:
         api = _api_client(kubeconfig, context)
         with api:

@@ -130,15 +130,27 @@ def test_every_kubernetes_object_goes_to_the_stack_providers(stack: str) -> None
 
 
 class FakeApi(http.server.BaseHTTPRequestHandler):
-    """An API server that knows a few objects by path."""
+    """An API server that knows a few objects by path, and keeps connections open
+    (HTTP/1.1) as the real one does. It records each connection and request."""
 
+    protocol_version = "HTTP/1.1"
+    last: ClassVar[type[FakeApi]]
     objects: ClassVar[dict[str, dict[str, Any]]] = {}
+    connections: ClassVar[list[int]] = []
+    accepts: ClassVar[list[str]] = []
+
+    def setup(self) -> None:
+        super().setup()
+        self.connections.append(0)
 
     def do_GET(self) -> None:
+        self.connections[-1] += 1
+        self.accepts.append(self.headers.get("Accept", ""))
         item = self.objects.get(self.path)
         body = json.dumps(item or {"kind": "Status", "code": 404}).encode()
         self.send_response(200 if item else 404)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
@@ -150,8 +162,10 @@ class FakeApi(http.server.BaseHTTPRequestHandler):
 def api(tmp_path: Path) -> Iterator[tuple[Path, dict[str, dict[str, Any]]]]:
     """A local fake API server and a kubeconfig (context kind-platform, token) for it."""
     objects: dict[str, dict[str, Any]] = {}
-    handler = type("Handler", (FakeApi,), {"objects": objects})
-    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    handler = type("Handler", (FakeApi,), {"objects": objects, "connections": [], "accepts": []})
+    FakeApi.last = handler
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     path = kubeconfig(tmp_path / "kubeconfig", "kind-platform", server=f"http://127.0.0.1:{server.server_port}")
@@ -204,3 +218,19 @@ def test_objects_the_provider_made_and_absent_ones_pass(api: tuple[Path, dict[st
     cluster = cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
     run = run_program(stack_config("local"), stack="local", cluster=cluster)
     assert run.one("IngressClass", "traefik")
+
+
+def test_every_lookup_of_a_program_run_shares_one_connection_and_reads_metadata_only(
+    api: tuple[Path, dict[str, dict[str, Any]]],
+) -> None:
+    path, objects = api
+    objects["/api/v1/namespaces/staging-web"] = managed_by("pulumi-kubernetes-7f3a9c2e")
+    cluster = cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
+    run = run_program(stack_config("local"), stack="local", cluster=cluster)
+    checked = [r for r in run.registrations if r.type.startswith("kubernetes:") and not r.retain_on_delete]
+    handler = FakeApi.last
+    assert sum(handler.connections) == len([r for r in checked if r.k8s_name]), handler.connections
+    # A new TLS connection per object cost a handshake each; a stack has hundreds.
+    assert len(handler.connections) == 1, f"{len(handler.connections)} connections for {sum(handler.connections)} GETs"
+    # Secrets are looked up too: their data must not reach the program.
+    assert set(handler.accepts) == {"application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json"}
