@@ -13,8 +13,13 @@ TOOLS_ENV := . tools/env.sh &&
 # passphrase (`pulumi login file://...` as an environment variable, so make never
 # changes the user's own login). Which cluster a stack acts on is in its stack file.
 STATE := $(CURDIR)/.state
+# Resource steps at once. Pulumi's default is 4 per core (8 here on 2 cores), but a
+# step mostly waits on the cluster (a rollout, a claim), not on a core: with more
+# steps in flight, `up` and `destroy` overlap those waits as `kubectl wait` does
+# (docs/benchmarks.md, scaling). Set PULUMI_PARALLEL to change it.
+PULUMI_PARALLEL ?= 64
 PULUMI := $(TOOLS_ENV) export PULUMI_BACKEND_URL=file://$(STATE)/backend \
-	PULUMI_CONFIG_PASSPHRASE_FILE=$(STATE)/passphrase && mkdir -p $(STATE)/backend && \
+	PULUMI_CONFIG_PASSPHRASE_FILE=$(STATE)/passphrase PULUMI_PARALLEL=$(PULUMI_PARALLEL) && mkdir -p $(STATE)/backend && \
 	pulumi stack select --create $(STACK) --secrets-provider passphrase &&
 
 .PHONY: help venv tools cluster cluster-down passphrase up preview destroy down refresh outputs render scan secret \

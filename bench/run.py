@@ -39,6 +39,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import secrets
 import shlex
 import shutil
@@ -72,6 +73,14 @@ TIMEOUT = 900
 WAIT = "300s"
 # `pulumi up` arguments as `make up` gives them for the local stack (Makefile, UP_ARGS).
 UP_ARGS = ["--skip-preview"]
+
+
+def make_environment() -> dict[str, str]:
+    """What the Makefile sets for every pulumi command besides backend and passphrase."""
+    found = re.search(r"^PULUMI_PARALLEL \?= (\d+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    if found is None:
+        raise BenchError("Makefile: no `PULUMI_PARALLEL ?= <n>` line; bench/run.py mirrors it")
+    return {"PULUMI_PARALLEL": found.group(1)}
 
 
 def say(message: str) -> None:
@@ -324,7 +333,7 @@ class Project:
             "PULUMI_DEBUG_COMMANDS": "true",
             "KUBECONFIG": str(kubeconfig),
         }
-        self.env |= extra_env or {}
+        self.env |= make_environment() | (extra_env or {})
         run(["pulumi", "stack", "init", STACK, "--secrets-provider", "passphrase"], env=self.env, cwd=self.dir)
 
     def args(self, command: str) -> list[str]:

@@ -112,7 +112,9 @@ class AuthentikStack(pulumi.ComponentResource):
             None if args.cache is None else RedisCache(f"{name}-redis", replace(args.cache, clients=clients), inside)
         )
         services: list[PostgresStatefulSet | RedisCache] = [database, *([cache] if cache else [])]
-        depends: list[pulumi.Resource] = [*services, *self._environment(name, args, server_labels, database, cache)]
+        # Not on the database's readiness: `ak server` and `ak worker` wait for it
+        # themselves (docs/images.md), so both roll out at once, as with `kubectl apply`.
+        depends = self._environment(name, args, server_labels, database, cache)
         media = media_volume(args)
         depends.append(media.claim(f"{name}-media", ns, server_labels, self, protect=args.protect))
         pods = self._pods(name, args, media, server_labels, worker_labels, self.checksum)
