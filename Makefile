@@ -128,18 +128,15 @@ lint: venv ## ruff (lint and format), mypy, and actionlint on the workflows
 # named for this checkout, so suites of two checkouts on one machine never meet.
 CHECKOUT_ID := $(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
 E2E_CLUSTER := PLATFORM_CLUSTER_NAME=platform-e2e-$(CHECKOUT_ID) PLATFORM_CLUSTER_STATE=$(CURDIR)/.state/e2e
-# The user's path in fresh clones (plain pulumi, two clones, a new cluster) runs in a
-# target of its own until it has passed from a fresh clone; `make test` does not run it yet.
-E2E_PENDING := tests/e2e/test_user_path.py
 E2E_SUITE = $(E2E_CLUSTER) cluster/down.sh >/dev/null; $(E2E_CLUSTER) cluster/up.sh && \
 	{ $(TOOLS_ENV) KUBECONFIG=$(CURDIR)/.state/e2e/kubeconfig $(BIN)/pytest -p no:cacheprovider $(1); \
 		status=$$?; $(E2E_CLUSTER) cluster/down.sh; exit $$status; }
 
 test-e2e: venv tools policy/venv/.installed ## the real CLI against a fresh local control plane (started and removed here)
-	@$(call E2E_SUITE,tests/e2e $(addprefix --ignore=,$(E2E_PENDING)))
+	@$(call E2E_SUITE,tests/e2e)
 
-test-e2e-user-path: venv tools policy/venv/.installed ## plain pulumi in fresh clones, two clones, a new cluster
-	@$(call E2E_SUITE,$(E2E_PENDING))
+test-e2e-user-path: venv tools policy/venv/.installed ## only the user's path: plain pulumi in fresh clones, two clones, a new cluster
+	@$(call E2E_SUITE,tests/e2e/test_user_path.py)
 
 snapshots: venv ## rewrite the golden render and URN snapshots (tests/unit/snapshots/) after reviewing a change
 	$(BIN)/python -m tests.unit.snapshots
