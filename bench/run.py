@@ -57,8 +57,10 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "scripts"))
 import procmon
 import report
+from render import render_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ["Pulumi.yaml", "__main__.py", "requirements.txt", "components"]
@@ -347,10 +349,6 @@ class Project:
     def command(self, command: str, log: Path) -> subprocess.CompletedProcess[str]:
         return run(self.args(command), env=self.env, cwd=self.dir, log=log)
 
-    def config_set(self, key: str, value: str) -> None:
-        args = ["pulumi", "config", "set", key, value, "--stack", STACK, "--config-file", str(self.config_file)]
-        run(args, env=self.env, cwd=self.dir)
-
     def watched(self, command: str, log: Path, events: Path) -> dict[str, Any]:
         """`pulumi up` or `destroy`, watched: wall time, peak RSS by role, stamped engine events."""
         events.unlink(missing_ok=True)
@@ -545,6 +543,11 @@ class Bench:
             suffix="",
         )
         (self.empty.dir / "__main__.py").write_text("import pulumi  # noqa: F401\n")
+        # The same project without its typed config, whose required keys an empty stack lacks.
+        project_file = self.empty.dir / "Pulumi.yaml"
+        project = yaml.safe_load(project_file.read_text())
+        project.pop("config", None)
+        project_file.write_text(yaml.safe_dump(project, sort_keys=False))
         self.empty.command("up", self.logs / "empty-first-up.log")  # creates the stack's state: not counted
 
     def make_scaled(self) -> None:
@@ -557,7 +560,10 @@ class Bench:
                 ROOT, self.scratch, self.env, self.cluster.kubeconfig, f"render{apps}", config=config, suffix=""
             )
             out = self.scratch / f"render{apps}"
-            render.config_set("kubernetes:renderYamlToDirectory", str(out))
+            rendering = yaml.safe_load(render.config_file.read_text())
+            rendering["config"] = render_config(rendering["config"], out)
+            render.config_file.write_text(yaml.safe_dump(rendering, sort_keys=False))
+            render.env.pop("KUBECONFIG")  # the provider would read it, and refuse it beside a render directory
             render.command("up", self.logs / f"render{apps}.log")
             manifest_dir = out / "1-manifest"
             manifests = load_manifests(manifest_dir)

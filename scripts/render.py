@@ -22,6 +22,17 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def render_config(config: dict[str, object], out: Path) -> dict[str, object]:
+    """A stack's config that renders to `out` instead of deploying. The provider refuses
+    a kubeconfig or context with renderYamlToDirectory, and strictMode asks for both:
+    a render names no cluster at all."""
+    rendered = {key: value for key, value in config.items() if key not in _CLUSTER_KEYS}
+    return rendered | {"kubernetes:renderYamlToDirectory": str(out)}
+
+
+_CLUSTER_KEYS = {f"kubernetes:{key}" for key in ("kubeconfig", "context", "strictMode", "deleteUnreachable")}
 WORK = ROOT / ".state" / "render"
 PROJECT_FILES = ["Pulumi.yaml", "__main__.py", "requirements.txt", "components"]
 
@@ -55,12 +66,7 @@ def main() -> None:
         else:
             shutil.copy(source, project / name)
     (project / ".venv").symlink_to(ROOT / ".venv")
-    config = dict((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
-    # The provider refuses a kubeconfig or context with renderYamlToDirectory, and
-    # strictMode asks for both: a render names no cluster at all.
-    for key in ("kubeconfig", "context", "strictMode", "deleteUnreachable"):
-        config.pop(f"kubernetes:{key}", None)
-    config["kubernetes:renderYamlToDirectory"] = str(out)
+    config = render_config((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}, out)
     (project / stack_file.name).write_text(yaml.safe_dump({"config": config}, sort_keys=False))
     env = dict(os.environ)
     env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
