@@ -9,7 +9,7 @@ from components.settings import load_settings
 
 settings = load_settings()
 # Every Kubernetes object goes to the cluster the stack file names, through the
-# stack's providers; the stack config turns the default provider off (strictMode).
+# stack's provider; the stack config turns the default provider off (strictMode).
 cluster = stack_provider()
 # Only asked when the answer matters: metrics on and platform:metrics.monitors unset.
 detect = settings.metrics_enabled and settings.metrics.monitors is None

@@ -420,6 +420,21 @@ def write(data: dict[str, Any], out: Path, chart: str) -> None:
         )
         lines.append(f"| {description} | {mid:.2f}x | {high:.2f}x | {verdict} |")
     lines += ["", "Max: the worst repetition's own ratio.", ""]
+    labels = list(variant_rows(samples))
+    if labels:
+        lines += [
+            "The same targets for each variant (its Pulumi figures against the same repetitions' kubectl):",
+            "",
+            "| target | " + " | ".join(f"`{label}`" for label in labels) + " |",
+            "|---|" + "---:|" * len(labels),
+        ]
+        for description, top_keys, bottom_keys, limit in TARGETS:
+            cells = []
+            for label in labels:
+                value = ratio(s, paired_sum(s, *[f"{key} [{label}]" for key in top_keys]), paired_sum(s, *bottom_keys))
+                cells.append("n/a" if value is None else f"{value[0]:.2f}x{'' if value[0] <= limit else ' (no)'}")
+            lines.append(f"| {description} | " + " | ".join(cells) + " |")
+        lines.append("")
     lines += scaling(data)
     lines += ["", f"![benchmarks]({chart})", ""]
     if data.get("notes"):

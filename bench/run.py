@@ -1,7 +1,7 @@
 """Benchmarks: the Pulumi program against plain `kubectl apply` + `kubectl wait`
 on a local control plane of its own, then docs/benchmarks.md and its chart.
 
-    make bench                      # = bench/run.py --reps 5
+    make bench                      # = bench/run.py --reps 5 plus the no-checkpoint variant (BENCH_ARGS)
     .venv/bin/python bench/run.py --reps 1 --out /tmp/bench.md --chart /tmp/bench.png
 
 What one run does:
@@ -57,13 +57,13 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "scripts"))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 import procmon
 import report
-from render import render_config
+
+from scripts.render import PROJECT_FILES, copy_project, render_config
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ["Pulumi.yaml", "__main__.py", "requirements.txt", "components"]
 STACK = "local"
 CLUSTER_NAME = "platform-bench"
 CLUSTER_STATE = ROOT / ".state" / "bench"
@@ -310,15 +310,8 @@ class Project:
         self.extra_args = list(extra_args)
         self.dir = scratch / f"project{('-' + label) if label else ''}"
         self.backend = scratch / f"backend{('-' + label) if label else ''}"
-        self.dir.mkdir(parents=True)
+        copy_project(self.dir, [*files, f"Pulumi.{STACK}.yaml"], source)
         self.backend.mkdir()
-        for name in [*files, f"Pulumi.{STACK}.yaml"]:
-            path = source / name
-            if path.is_dir():
-                shutil.copytree(path, self.dir / name, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy(path, self.dir / name)
-        (self.dir / ".venv").symlink_to(ROOT / ".venv")
         self.config_file = self.dir / f"Pulumi.{STACK}.yaml"
         # The stack names its cluster by kubeconfig path: here, the bench cluster's.
         stack_config = config if config is not None else yaml.safe_load(self.config_file.read_text())

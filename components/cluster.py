@@ -8,8 +8,8 @@ Each stack file names its cluster with the Kubernetes provider's own config keys
 
 `stack_provider` reads that kubeconfig, stops with a `ConfigError` when it is
 missing or lacks the named context (so `preview` and `up` never fall back to
-whatever cluster is current), and returns the program's explicit providers for
-that cluster (StackProviders). Their `clusterIdentifier` is derived from the
+whatever cluster is current), and returns the program's explicit provider for
+that cluster (StackProvider). Its `clusterIdentifier` is derived from the
 context's API server and CA:
 a new cluster behind the same stack (`make cluster-down` then `make cluster`) is a
 new provider, so `preview` shows every object to create again and `up` converges,
@@ -21,8 +21,8 @@ stops with its kind, name and the `pulumi import` line, so server-side apply nev
 takes it over. Objects this stack made keep Pulumi's field manager, so after an
 interrupted `up` (a killed CLI leaves objects created but not recorded) the next
 `up` takes them back instead of failing on "already exists". The objects the stack
-keeps on `destroy` (`retainOnDelete`) go through a second provider of their own
-(see StackProviders), so a later `up` takes its own data back.
+keeps on `destroy` (`retainOnDelete`) are not looked up, so a later `up` takes its
+own data back.
 """
 
 from __future__ import annotations
@@ -139,52 +139,45 @@ def resolve(settings: ClusterConfig, project_dir: Path) -> Cluster:
 
 
 @dataclass(frozen=True)
-class StackProviders:
-    """The stack's two providers for its one cluster.
+class StackProvider:
+    """The stack's provider for its one cluster, and the lookups that guard it.
 
-    Both apply server-side; the lookup before each registration keeps them from
-    taking over what someone else made. `retained` takes only the objects the stack
-    keeps on `destroy` (`retainOnDelete`: the data namespace and volume claims), so
-    that `up` after `destroy` binds them again.
+    It applies server-side, so `up` takes back what an interrupted `up` created and,
+    after `destroy`, the objects the stack keeps (`retainOnDelete`: the data namespace
+    and volume claims) with their data. The lookup before each other registration
+    keeps it from taking over what someone else made.
     """
 
-    main: k8s.Provider
-    retained: k8s.Provider
+    provider: k8s.Provider
     reader: ClusterReader | None = None
 
     def resource_options(self) -> pulumi.ResourceOptions:
-        """Options for the top component: its children inherit `main`; retained
-        objects are moved to `retained`, and every other object is checked against
-        the cluster first (transformations, so components stay as they are)."""
+        """Options for the top component: its children inherit the provider, and every
+        object but the retained ones is checked against the cluster first (a
+        transformation, so components stay as they are)."""
         reader = [self.reader] if self.reader is not None and self.reader.usable else []
 
-        def each_object(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
-            if not args.type_.startswith("kubernetes:"):
-                return None
-            if args.opts.retain_on_delete:
-                return pulumi.ResourceTransformationResult(
-                    args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(provider=self.retained))
+        def each_object(args: pulumi.ResourceTransformationArgs) -> None:
+            if not reader or not args.type_.startswith("kubernetes:") or args.opts.retain_on_delete:
+                return
+            try:
+                problem = not_ours(args.type_, args.name, args.props, reader[0])
+            except OSError as error:
+                # Unreachable now: the provider reports that itself.
+                pulumi.log.warn(
+                    f"could not check for existing objects ({error}); check with `kubectl get` "
+                    "that none of this stack's objects exists before the first up"
                 )
-            if reader:
-                try:
-                    problem = not_ours(args.type_, args.name, args.props, reader[0])
-                except OSError as error:
-                    # Unreachable now: the provider reports that itself.
-                    pulumi.log.warn(
-                        f"could not check for existing objects ({error}); check with `kubectl get` "
-                        "that none of this stack's objects exists before the first up"
-                    )
-                    reader.clear()
-                    return None
-                if problem:
-                    raise ConfigError(problem)
-            return None
+                reader.clear()
+                return
+            if problem:
+                raise ConfigError(problem)
 
-        return pulumi.ResourceOptions(providers=[self.main], transformations=[each_object])
+        return pulumi.ResourceOptions(providers=[self.provider], transformations=[each_object])
 
 
-def stack_provider(name: str = PROVIDER_NAME, project_dir: Path | None = None) -> StackProviders:
-    """The Kubernetes providers of this stack, for the cluster its stack file names."""
+def stack_provider(name: str = PROVIDER_NAME, project_dir: Path | None = None) -> StackProvider:
+    """The Kubernetes provider of this stack, for the cluster its stack file names."""
     settings = read_config()
     # strictMode is read by the provider from the stack config (kubernetes:strictMode):
     # it refuses a default provider and an explicit one without kubeconfig and context.
@@ -202,11 +195,7 @@ def stack_provider(name: str = PROVIDER_NAME, project_dir: Path | None = None) -
             "cluster_identifier": cluster.identity,
             "delete_unreachable": settings.delete_unreachable,
         }
-    return StackProviders(
-        main=k8s.Provider(name, enable_server_side_apply=True, **common),
-        retained=k8s.Provider(f"{name}-retained", enable_server_side_apply=True, **common),
-        reader=reader,
-    )
+    return StackProvider(k8s.Provider(name, enable_server_side_apply=True, **common), reader)
 
 
 # --- objects that exist already ---------------------------------------------------

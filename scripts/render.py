@@ -17,6 +17,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -34,7 +35,23 @@ def render_config(config: dict[str, object], out: Path) -> dict[str, object]:
 
 _CLUSTER_KEYS = {f"kubernetes:{key}" for key in ("kubeconfig", "context", "strictMode", "deleteUnreachable")}
 WORK = ROOT / ".state" / "render"
+# What a scratch copy of the program needs (render, the e2e tests, bench).
 PROJECT_FILES = ["Pulumi.yaml", "__main__.py", "requirements.txt", "components"]
+
+
+def copy_project(work: Path, files: Sequence[str] = PROJECT_FILES, source: Path = ROOT) -> Path:
+    """The program's `files` copied from `source` into `work` (made if missing), with the
+    checkout's virtualenv linked, so `pulumi` runs it there with its own stack files
+    and state."""
+    work.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        path = source / name
+        if path.is_dir():
+            shutil.copytree(path, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(path, work / name)
+    (work / ".venv").symlink_to(ROOT / ".venv")
+    return work
 
 
 def fail(message: str) -> None:
@@ -56,16 +73,8 @@ def main() -> None:
     out = Path(options.out).resolve()
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(WORK, ignore_errors=True)
-    project, backend = WORK / "project", WORK / "backend"
-    project.mkdir(parents=True)
+    project, backend = copy_project(WORK / "project"), WORK / "backend"
     backend.mkdir()
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, project / name)
-    (project / ".venv").symlink_to(ROOT / ".venv")
     config = render_config((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}, out)
     (project / stack_file.name).write_text(yaml.safe_dump({"config": config}, sort_keys=False))
     env = dict(os.environ)

@@ -22,11 +22,12 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
+from scripts.render import copy_project
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 KUBECONFIG = Path(os.environ.get("KUBECONFIG", ROOT / ".state" / "kubeconfig"))
-PROJECT_FILES = ["Pulumi.yaml", "__main__.py", "requirements.txt", "components"]
 
 
 SDK_VERSION = next(
@@ -123,18 +124,6 @@ class Deployer:
         for key, value in (secret_config or {}).items():
             stack.set_config(key, auto.ConfigValue(value=value, secret=True))
         return stack
-
-
-def copy_project(work: Path) -> Path:
-    """The program's files copied into `work`, with the checkout's virtualenv."""
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, work / name)
-    (work / ".venv").symlink_to(ROOT / ".venv")
-    return work
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import KUBECONFIG, LOCAL_CONTEXT, _require_tools, copy_project, kubectl
+from scripts.render import copy_project
+from tests.e2e.conftest import KUBECONFIG, LOCAL_CONTEXT, _require_tools, kubectl
 from tests.realserver.objectstore import ACCESS_KEY, SECRET_KEY, ObjectStore, versitygw
 
 pytestmark = pytest.mark.e2e

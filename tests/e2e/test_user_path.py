@@ -107,20 +107,27 @@ def local_kubeconfig(clone: Clone, context: str = LOCAL_CONTEXT) -> None:
     clone.kubeconfig.write_text(yaml.safe_dump(document))
 
 
+def plain_stack(parent: Path, env: dict[str, str], context: str = LOCAL_CONTEXT) -> Clone:
+    """A fresh clone set up the way the README's plain-Pulumi steps do it: the cluster's
+    kubeconfig (its context named `context`), a file backend inside the clone, `pulumi
+    login`, and the local stack selected (created, with the passphrase)."""
+    clone = fresh_clone(parent, "platform", **env)
+    local_kubeconfig(clone, context)
+    backend = clone.path / ".state" / "backend"
+    backend.mkdir(parents=True)
+    clone.pulumi("login", f"file://{backend}")
+    clone.pulumi("stack", "select", "--create", "local", "--secrets-provider", "passphrase")
+    return clone
+
+
 def resources_in_state(clone: Clone) -> list[str]:
     deployment = json.loads(clone.pulumi("stack", "export", "--stack", "local").stdout)["deployment"]
     return [r["urn"] for r in deployment.get("resources") or [] if not r["type"].startswith("pulumi:")]
 
 
 def test_plain_pulumi_from_a_fresh_clone(tmp_path: Path, plain_env: dict[str, str], clean_cluster: None) -> None:
-    clone = fresh_clone(tmp_path, "platform", **plain_env)
-    local_kubeconfig(clone)
-    backend = clone.path / ".state" / "backend"
-    backend.mkdir(parents=True)
-    committed = (clone.path / "Pulumi.local.yaml").read_text()
-
-    clone.pulumi("login", f"file://{backend}")
-    clone.pulumi("stack", "select", "--create", "local", "--secrets-provider", "passphrase")
+    clone = plain_stack(tmp_path, plain_env)
+    committed = clone.run("git", "show", "HEAD:Pulumi.local.yaml").stdout
     clone.pulumi("config", "set", "--path", "platform:gateway.host", "localhost", "--stack", "local")
     up = clone.pulumi("up", "--stack", "local", "--yes")
     assert "error" not in up.stderr.lower(), up.stderr
@@ -149,12 +156,7 @@ def test_plain_pulumi_from_a_fresh_clone(tmp_path: Path, plain_env: dict[str, st
 def test_the_local_stack_refuses_a_context_it_does_not_name(
     tmp_path: Path, plain_env: dict[str, str], clean_cluster: None
 ) -> None:
-    clone = fresh_clone(tmp_path, "platform", **plain_env)
-    local_kubeconfig(clone, context="kwok-somebody-else")
-    backend = clone.path / ".state" / "backend"
-    backend.mkdir(parents=True)
-    clone.pulumi("login", f"file://{backend}")
-    clone.pulumi("stack", "select", "--create", "local", "--secrets-provider", "passphrase")
+    clone = plain_stack(tmp_path, plain_env, context="kwok-somebody-else")
 
     for command in (["preview"], ["up", "--yes"]):
         done = clone.pulumi(*command, "--stack", "local", check=False)
@@ -172,12 +174,7 @@ def test_an_object_made_outside_the_stack_is_neither_adopted_nor_deleted(
     kubectl("label", "namespace", "staging-web", "owner=someone-else")
     before = json.loads(kubectl("get", "namespace", "staging-web", "-o", "json").stdout)["metadata"]
 
-    clone = fresh_clone(tmp_path, "platform", **plain_env)
-    local_kubeconfig(clone)
-    backend = clone.path / ".state" / "backend"
-    backend.mkdir(parents=True)
-    clone.pulumi("login", f"file://{backend}")
-    clone.pulumi("stack", "select", "--create", "local", "--secrets-provider", "passphrase")
+    clone = plain_stack(tmp_path, plain_env)
 
     for command in (["preview"], ["up", "--yes"]):
         done = clone.pulumi(*command, "--stack", "local", check=False)

@@ -106,24 +106,23 @@ def test_the_program_refuses_before_registering_anything(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("stack", ["local", "minikube", "staging"])
-def test_every_kubernetes_object_goes_to_the_stack_providers(stack: str) -> None:
+def test_every_kubernetes_object_goes_to_the_stack_provider(stack: str) -> None:
     secrets = {"openaiApiKey": "sk-test"} if stack == "minikube" else {}
     run = run_program(stack_config(stack), secrets=secrets, stack=stack)
-    providers = {r.name: r for r in run.registrations if r.type == "pulumi:providers:kubernetes"}
-    assert sorted(providers) == ["cluster", "cluster-retained"]
-    # Server-side apply: what an interrupted up created is taken back; what someone
-    # else made is refused by the lookup before the provider sees it.
-    assert providers["cluster"].inputs["enableServerSideApply"] in (True, "true")
-    assert providers["cluster-retained"].inputs["enableServerSideApply"] in (True, "true")
+    providers = [r for r in run.registrations if r.type == "pulumi:providers:kubernetes"]
+    assert [p.name for p in providers] == ["cluster"]
+    provider = providers[0]
+    # Server-side apply: what an interrupted up created, and what destroy kept, is
+    # taken back; what someone else made is refused by the lookup before the provider
+    # sees it.
+    assert provider.inputs["enableServerSideApply"] in (True, "true")
     context = stack_file(stack)["kubernetes:context"]
-    for provider in providers.values():
-        assert provider.inputs["clusterIdentifier"].startswith(context + "@")
-        assert provider.inputs["context"] == context
-    for r in run.registrations:
-        if r.type.startswith("kubernetes:"):
-            # Only what destroy keeps is upserted, so that up takes it back.
-            expected = "::cluster-retained::" if r.retain_on_delete else "::cluster::"
-            assert expected in r.provider, f"{r.urn} uses provider {r.provider!r}"
+    assert provider.inputs["clusterIdentifier"].startswith(context + "@")
+    assert provider.inputs["context"] == context
+    objects = [r for r in run.registrations if r.type.startswith("kubernetes:")]
+    assert any(r.retain_on_delete for r in objects)
+    for r in objects:
+        assert "::cluster::" in r.provider, f"{r.urn} uses provider {r.provider!r}"
 
 
 # --- objects that exist already ---------------------------------------------------
