@@ -278,7 +278,7 @@ def scaling(data: dict[str, Any]) -> list[str]:
         "The local stack, and the same stack with generated apps added (the same pinned echo",
         "image, a route on the gateway, a probe: a Deployment, Service, NetworkPolicy and",
         "Ingress path each), on the same control plane, interleaved with the runs above",
-        f"(medians; the scaled stacks ran {reps} repetitions). Both tools get the manifests",
+        f"(medians; the scaled stacks ran {reps} repetition{'' if reps == 1 else 's'}). Both tools get the manifests",
         "rendered from the same stack config.",
         "",
         "| apps | manifests | " + " | ".join(f"{label}: Pulumi / kubectl" for label, _, _ in SCALING) + " |",
@@ -379,7 +379,7 @@ def write(data: dict[str, Any], out: Path, chart: str) -> None:
         "",
     ]
     for label, rows in variant_rows(samples).items():
-        lines += [f"Variant `{label}` (a patched copy of the project, measured in the same repetitions):", ""]
+        lines += [f"Variant `{label}` (its code and environment: see the command above; same repetitions):", ""]
         lines += [*table(samples, rows), ""]
 
     def r(top: list[float], bottom: list[float]) -> str:
