@@ -28,7 +28,12 @@ if [[ -x $KWOKCTL ]] && "$KWOKCTL" get clusters 2>/dev/null | grep -qx "$NAME"; 
         { cat "$STATE/kwokctl-delete.log" >&2; exit 1; }
     deleted=1
 fi
-rm -f "$STATE/kubeconfig" "$STATE/kwok.yaml"
+if [[ -e /run/netns/$NAME || -d /var/lib/platform-nodes/$NAME || -d $STATE/node ]]; then
+    say "deleting node cluster '$NAME'"
+    NAME=$NAME STATE=$STATE "$ROOT/cluster/node/down.sh"
+    deleted=1
+fi
+rm -f "$STATE/kubeconfig" "$STATE/kwok.yaml" "$STATE/runtime"
 if ((deleted)); then
     say "cluster '$NAME' deleted in $(($(date +%s) - T0))s"
 else

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # cluster/up.sh: start (or reuse) this checkout's local cluster; `make cluster`.
 #
-# With Docker and kind available: a kind cluster (cluster/kind.yaml).
-# Otherwise: a local control plane from the binaries tools/bootstrap.sh built
-# (kube-apiserver, etcd, controller-manager, scheduler) run by kwokctl, with
-# fake nodes and kwok Stages (cluster/kwok.yaml) for pod readiness, volumes,
-# LoadBalancer and Ingress status, plus a default StorageClass `standard`.
+# Three runtimes, one stack:
+#   kind  with Docker and kind available: a kind cluster (cluster/kind.yaml);
+#   node  otherwise, on Linux as root: the control plane plus one real node with
+#         containerd and runc, built like a kind node (cluster/node/up.sh): pods
+#         run in real containers, from images built here (cluster/images/);
+#   kwok  the emulated plane: the control plane run by kwokctl, with fake nodes and
+#         kwok Stages (cluster/kwok.yaml) that mark pods Ready at once (no
+#         container runs), plus a default StorageClass `standard`. Fast: for the
+#         suites about API objects, state and the CLI.
 #
 # Either way the kubeconfig is written to <repo>/.state/kubeconfig, self-contained
 # (certificates inline) and with one context, `kind-platform`: the context the
@@ -16,7 +20,7 @@
 # StorageClass exists. Running it again reuses the running cluster.
 #
 # Environment:
-#   PLATFORM_CLUSTER_RUNTIME  auto (default) | kind | kwok
+#   PLATFORM_CLUSTER_RUNTIME  auto (default: kind, else node, else kwok) | kind | node | kwok
 #   PLATFORM_CLUSTER_NAME     cluster name (default: platform-<checkout id>)
 #   PLATFORM_CLUSTER_CONTEXT  context name in the kubeconfig (default: kind-platform)
 #   PLATFORM_CLUSTER_NODES    fake nodes for kwok (default: 3)
@@ -72,15 +76,17 @@ write_kubeconfig() {
 pick_runtime() {
     local want=${PLATFORM_CLUSTER_RUNTIME:-auto}
     case $want in
-        kind | kwok) echo "$want" ;;
+        kind | node | kwok) echo "$want" ;;
         auto)
             if command -v kind >/dev/null 2>&1 && command -v docker >/dev/null 2>&1 &&
                 docker info >/dev/null 2>&1; then
                 echo kind
+            elif [[ $(uname -s) == Linux && $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+                echo node
             else
                 echo kwok
             fi ;;
-        *) die "PLATFORM_CLUSTER_RUNTIME must be auto, kind or kwok (got '$want')" ;;
+        *) die "PLATFORM_CLUSTER_RUNTIME must be auto, kind, node or kwok (got '$want')" ;;
     esac
 }
 
@@ -183,11 +189,20 @@ up_kwok() {
     wait_ready
 }
 
+up_node() {
+    HINT=" (the node's logs: $STATE/node/logs/)"
+    EXPECT_NODES=1
+    NAME=$NAME CONTEXT=$CONTEXT STATE=$STATE KCFG=$KCFG TIMEOUT=$TIMEOUT "$ROOT/cluster/node/up.sh"
+    wait_ready
+}
+
 RUNTIME=$(pick_runtime)
 HINT=""
 case $RUNTIME in
     kind) up_kind ;;
+    node) up_node ;;
     kwok) up_kwok ;;
 esac
+echo "$RUNTIME" >"$STATE/runtime"
 say "cluster '$NAME' ($RUNTIME) ready in $(elapsed): $(kc get nodes --no-headers | wc -l | tr -d ' ') node(s) Ready, default StorageClass 'standard'"
 say "kubeconfig: $KCFG, context $CONTEXT (the local stack's kubernetes:kubeconfig and kubernetes:context)"

@@ -4,6 +4,7 @@
 #   tools/bootstrap.sh            # every tool
 #   tools/bootstrap.sh kubernetes # only some: pulumi pulumi-kubernetes pulumi-random actionlint
 #                                 #   kubernetes etcd kwok postgres redis versitygw awscli traefik
+#                                 #   kubernetes-node coredns kube-router local-path-provisioner
 #
 # Everything lands in a cache OUTSIDE the checkout, so fresh clones (CI) reuse it:
 #   ${PLATFORM_TOOLS_CACHE:-$HOME/.cache/platform-tools}/
@@ -35,7 +36,8 @@ export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false"
 JOBS=${PLATFORM_TOOLS_JOBS:-2}
 GO_MIN=1.26
 
-ALL_TOOLS=(pulumi pulumi-kubernetes pulumi-random kubernetes etcd kwok actionlint postgres redis versitygw awscli traefik)
+ALL_TOOLS=(pulumi pulumi-kubernetes pulumi-random kubernetes etcd kwok actionlint postgres redis versitygw awscli traefik
+    kubernetes-node coredns kube-router local-path-provisioner)
 
 say() { printf '[tools] %s\n' "$*"; }
 die() { printf '[tools] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -296,6 +298,18 @@ tool_pulumi_random() {
     say "pulumi-resource-random $v (stand-in) ... built and installed in $(($(now) - t0))s"
 }
 
+# kube_ldflags VERSION: the version stamps. kwokctl reads `--version` to pick flags,
+# and the default v0.0.0-master breaks it.
+kube_ldflags() {
+    local v=$1 major=${1%%.*} minor=${1#*.} pkg ld="-s -w"
+    minor=${minor%%.*}
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        ld+=" -X $pkg.gitVersion=v$v -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+        ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+    done
+    printf '%s' "$ld"
+}
+
 tool_kubernetes() {
     local v=$KUBE_VERSION dir=$BIN/kubernetes-$KUBE_VERSION
     local names=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
@@ -319,18 +333,10 @@ tool_kubernetes() {
     local t0 log=$LOGS/kubernetes-$v.log tmp=$BIN/.kubernetes-$v.tmp
     t0=$(now); : >"$log"; rm -rf "$tmp"; mkdir -p "$tmp"
     say "kubernetes $v (${names[*]}) ... building (log: $log)"
-    # kwokctl reads `--version` to pick flags: the default v0.0.0-master breaks it.
-    local major=${v%%.*} minor=${v#*.}; minor=${minor%%.*}
-    local date; date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-    local ld="-s -w" pkg
-    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-        ld+=" -X $pkg.gitVersion=v$v -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
-        ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
-    done
     cd "$TOOLS/kubernetes"
     local pkgs=()
     for n in "${names[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$n"); done
-    build_step kubernetes "$v" "$log" gobuild -tags selinux,notest -ldflags "$ld" -o "$tmp/" "${pkgs[@]}"
+    build_step kubernetes "$v" "$log" gobuild -tags selinux,notest -ldflags "$(kube_ldflags "$v")" -o "$tmp/" "${pkgs[@]}"
     rm -rf "$dir"; mv "$tmp" "$dir"
     cd "$ROOT"
     say "kubernetes $v ... built in $(($(now) - t0))s"
@@ -393,6 +399,58 @@ tool_actionlint() {
     build_step actionlint "$v" "$log" env GOBIN="$dir" GOFLAGS=-buildvcs=false \
         go install -trimpath -ldflags "-s -w" "github.com/rhysd/actionlint/cmd/actionlint@v$v"
     say "actionlint $v ... built in $(($(now) - t0))s"
+}
+
+# --- the real node (cluster/node/) ---------------------------------------------
+
+# kubelet and kube-proxy, from the control plane's own wrapper module and flags,
+# so their packages come from the GOCACHE that build filled.
+tool_kubernetes_node() {
+    local v=$KUBE_VERSION dir=$BIN/kubernetes-node-$KUBE_VERSION
+    have "$dir/kubelet" "$dir/kube-proxy" && { say "kubernetes-node $v ... cached ($dir)"; return; }
+    need_go
+    local t0 log=$LOGS/kubernetes-node-$v.log tmp=$BIN/.kubernetes-node-$v.tmp
+    t0=$(now); : >"$log"; rm -rf "$tmp"; mkdir -p "$tmp"
+    say "kubernetes-node $v (kubelet kube-proxy) ... building (log: $log)"
+    cd "$TOOLS/kubernetes"
+    build_step kubernetes-node "$v" "$log" gobuild -tags selinux,notest -ldflags "$(kube_ldflags "$v")" \
+        -o "$tmp/" k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+    rm -rf "$dir"; mv "$tmp" "$dir"
+    cd "$ROOT"
+    say "kubernetes-node $v ... built in $(($(now) - t0))s"
+}
+
+# wrapped_build TOOL VERSION PACKAGE LDFLAGS: build PACKAGE from the wrapper module
+# tools/TOOL into the cache as bin/TOOL-VERSION/TOOL.
+wrapped_build() {
+    local tool=$1 v=$2 pkg=$3 ld=$4 dir=$BIN/$1-$2
+    have "$dir/$tool" && { say "$tool $v ... cached ($dir)"; return; }
+    need_go
+    local t0 log=$LOGS/$tool-$v.log tmp=$BIN/.$tool-$v.tmp
+    t0=$(now); : >"$log"; rm -rf "$tmp"; mkdir -p "$tmp"
+    say "$tool $v ... building (log: $log)"
+    cd "$TOOLS/$tool"
+    build_step "$tool" "$v" "$log" gobuild -ldflags "-s -w $ld" -o "$tmp/$tool" "$pkg"
+    rm -rf "$dir"; mv "$tmp" "$dir"
+    cd "$ROOT"
+    say "$tool $v ... built in $(($(now) - t0))s"
+}
+
+# CoreDNS with the plugins the node's Corefile uses (tools/coredns/main.go).
+tool_coredns() {
+    wrapped_build coredns "$COREDNS_VERSION" platform.local/tools/coredns \
+        "-X github.com/coredns/coredns/coremain.GitCommit=v$COREDNS_VERSION"
+}
+
+# kube-router, run with only its NetworkPolicy controller (cluster/node/up.sh).
+tool_kube_router() {
+    wrapped_build kube-router "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router \
+        "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v$KUBE_ROUTER_VERSION"
+}
+
+tool_local_path_provisioner() {
+    wrapped_build local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" github.com/rancher/local-path-provisioner \
+        "-X main.VERSION=v$LOCAL_PATH_PROVISIONER_VERSION"
 }
 
 # --- real servers for tests/realserver ----------------------------------------
@@ -516,7 +574,8 @@ tool_traefik() {
 # Within a lane, a later tool reuses what the earlier one compiled: etcd after
 # kubernetes, the random stand-in after the CLI (same sdk/grpc versions and tags).
 # The test servers are downloads, not builds: they follow the provider in its lane.
-LANES=("pulumi pulumi-random" "pulumi-kubernetes postgres redis awscli traefik" "kubernetes etcd kwok actionlint versitygw")
+LANES=("pulumi pulumi-random local-path-provisioner" "pulumi-kubernetes postgres redis awscli traefik coredns kube-router"
+    "kubernetes etcd kwok actionlint versitygw kubernetes-node")
 
 run_lane() {
     local t

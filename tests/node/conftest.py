@@ -1,0 +1,113 @@
+"""The real-node suite: the local stack as a user brings it up, on a kubelet that
+runs every pod in a real container.
+
+One fresh clone of this repository runs `make up`, exactly as the README says;
+on this machine (Linux, root, no kind) that starts the real node (cluster/node/),
+builds the images (cluster/images/) and deploys the local stack. The tests then
+look at what the pods do, through the ports the node publishes on 127.0.0.1 and
+through `kubectl exec`. `make down` in the clone removes it all at the end, also
+when a test fails.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.test_user_path import Clone, fresh_clone
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMESPACES = ("staging-infra", "staging-core", "staging-ai", "staging-web", "staging-gateway")
+MAKE_TIMEOUT = 2400
+
+
+@dataclass
+class Node:
+    """The clone, its cluster (what `make up` started) and the published gateway."""
+
+    clone: Clone
+    up_output: str
+    http_port: int = 80
+
+    @property
+    def name(self) -> str:
+        return (self.clone.path / ".state" / "node" / "name").read_text().strip()
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.clone.kubectl(*args, check=check)
+
+    def objects(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        scope = ["-n", namespace] if namespace else ["-A"]
+        return list(json.loads(self.kubectl("get", kind, *scope, "-o", "json").stdout)["items"])
+
+    def exec(self, namespace: str, target: str, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.kubectl("exec", "-n", namespace, target, "--", *command, check=check)
+
+    def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Plain pulumi on the clone's stack, with make's backend and passphrase."""
+        return self.clone.run(
+            "bash",
+            "-c",
+            '. tools/env.sh && PULUMI_BACKEND_URL=file://$PWD/.state/backend '
+            'PULUMI_CONFIG_PASSPHRASE_FILE=$PWD/.state/passphrase pulumi "$@" --stack local --non-interactive',
+            "pulumi",
+            *args,
+            check=check,
+        )
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+        """GET `path` from the gateway through the port published on the host."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
+        try:
+            connection.request("GET", path, headers={"Host": "localhost", **(headers or {})})
+            response = connection.getresponse()
+            body = response.read().decode(errors="replace")
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+        finally:
+            connection.close()
+
+
+def make(clone: Clone, *targets: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["make", *targets],
+        cwd=clone.path,
+        env=clone.env,
+        capture_output=True,
+        text=True,
+        timeout=MAKE_TIMEOUT,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"`make {' '.join(targets)}` failed ({result.returncode}) in {clone.path}:\n"
+            f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """`make up` in a fresh clone, with nothing but what the README lists."""
+    clone = fresh_clone(tmp_path_factory.mktemp("node"), "platform")
+    for key in [k for k in clone.env if k.startswith("PLATFORM_CLUSTER_")]:
+        del clone.env[key]
+    try:
+        up = make(clone, "up")
+        yield Node(clone, up.stdout + up.stderr)
+    finally:
+        down = make(clone, "down", check=False)
+        if down.returncode != 0:
+            subprocess.run([str(clone.path / "cluster" / "down.sh")], cwd=clone.path, env=clone.env, check=False)
+
+
+def stack_config(node: Node) -> dict[str, Any]:
+    return dict(yaml.safe_load((node.clone.path / "Pulumi.local.yaml").read_text())["config"])
