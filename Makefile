@@ -125,7 +125,7 @@ lint: venv ## ruff (lint and format), mypy, and actionlint on the workflows
 	$(TOOLS_ENV) actionlint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy __main__.py components tests docs scripts policy bench
+	$(BIN)/mypy __main__.py components tests docs scripts policy bench cluster/images
 
 # The e2e suite runs on a control plane of its own, so it never touches `make up`'s,
 # named for this checkout, so suites of two checkouts on one machine never meet.

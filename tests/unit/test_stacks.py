@@ -73,7 +73,7 @@ def test_local_postgres_is_pgvector_with_seed_resources() -> None:
     run = local()
     sts = run.one("StatefulSet", "postgres", "staging-infra")
     pg = containers(sts)["postgres"]
-    assert pg["image"] == "pgvector/pgvector:pg15"
+    assert pg["image"] == "pgvector/pgvector:pg17"
     assert pg["resources"] == {
         "requests": {"cpu": "250m", "memory": "256Mi", "ephemeral-storage": "64Mi"},
         "limits": {"cpu": "500m", "memory": "512Mi", "ephemeral-storage": "1Gi"},

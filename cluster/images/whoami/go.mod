@@ -1,0 +1,3 @@
+module platform.local/images/whoami
+
+go 1.22
