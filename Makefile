@@ -23,7 +23,7 @@ PULUMI := $(TOOLS_ENV) export PULUMI_BACKEND_URL=file://$(STATE)/backend \
 	pulumi stack select --create $(STACK) --secrets-provider passphrase &&
 
 .PHONY: help venv tools cluster cluster-down passphrase up preview destroy down refresh outputs render scan secret \
-	validate docs snapshots lint test test-unit test-policy test-real test-e2e test-e2e-user-path bench
+	validate docs snapshots lint test test-unit test-policy test-real test-e2e test-e2e-user-path test-node bench
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -144,6 +144,13 @@ test-e2e: venv tools policy/venv/.installed ## the real CLI against a fresh loca
 
 test-e2e-user-path: venv tools policy/venv/.installed ## only the user's path: plain pulumi in fresh clones, two clones, a new cluster
 	@$(call E2E_SUITE,tests/e2e/test_user_path.py)
+
+# In this order: the workloads are checked before the tests that change the stack,
+# and destroy comes last.
+NODE_SUITE := $(addprefix tests/node/,test_lifecycle.py test_workloads.py test_isolation.py test_policies.py \
+	test_data.py test_rollouts.py test_destroy.py)
+test-node: venv tools ## the real-node suite: `make up` in a fresh clone on a real kubelet node, then what its pods do
+	@$(TOOLS_ENV) $(BIN)/pytest -p no:cacheprovider $(NODE_SUITE)
 
 snapshots: venv ## rewrite the golden render and URN snapshots (tests/unit/snapshots/) after reviewing a change
 	$(BIN)/python -m tests.unit.snapshots

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -111,3 +112,91 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
 
 def stack_config(node: Node) -> dict[str, Any]:
     return dict(yaml.safe_load((node.clone.path / "Pulumi.local.yaml").read_text())["config"])
+
+
+# The probe's image: one the node already has (the application database's), with
+# bash for `/dev/tcp`, getent for DNS and psql.
+PROBE_IMAGE = "pgvector/pgvector:pg17"
+RESTRICTED = {
+    "runAsNonRoot": True,
+    "runAsUser": 999,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def template_labels(node: Node, kind: str, namespace: str, name: str) -> dict[str, str]:
+    """The labels a workload's pods carry: what its NetworkPolicies select."""
+    workload = json.loads(node.kubectl("get", kind, name, "-n", namespace, "-o", "json").stdout)
+    return dict(workload["spec"]["template"]["metadata"]["labels"])
+
+
+def run_pod(
+    node: Node, namespace: str, labels: dict[str, str], script: str, env: dict[str, str] | None = None
+) -> str:
+    """Run `script` (bash) in a one-off pod with `labels` in `namespace`; its output.
+
+    The pod carries the labels of the workload it stands for, so the NetworkPolicies
+    that apply to it are exactly that workload's. It is deleted afterwards.
+    """
+    name = f"probe-{os.urandom(4).hex()}"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {**labels, "platform-test": "probe"}},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "containers": [
+                {
+                    "name": "probe",
+                    "image": PROBE_IMAGE,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["bash", "-c", script],
+                    "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
+                    "securityContext": RESTRICTED,
+                    "resources": {
+                        "requests": {"cpu": "10m", "memory": "32Mi", "ephemeral-storage": "16Mi"},
+                        "limits": {"cpu": "200m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
+                    },
+                }
+            ],
+        },
+    }
+    subprocess.run(
+        ["kubectl", "--kubeconfig", str(node.clone.kubeconfig), "apply", "-f", "-"],
+        input=json.dumps(pod),
+        env=node.clone.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    try:
+        node.kubectl(
+            "wait", "-n", namespace, f"pod/{name}", "--for=jsonpath={.status.phase}=Succeeded", "--timeout=120s",
+            check=False,
+        )
+        logs = node.kubectl("logs", "-n", namespace, name, check=False)
+        return logs.stdout + logs.stderr
+    finally:
+        node.kubectl("delete", "pod", "-n", namespace, name, "--wait=false", check=False)
+
+
+def reachable(node: Node, namespace: str, labels: dict[str, str], targets: list[str]) -> dict[str, bool]:
+    """Whether a pod with `labels` in `namespace` can open a TCP connection to each
+    `host:port` of `targets` (3 s each)."""
+    lines = " ".join(f"'{t}'" for t in targets)
+    script = (
+        f"for target in {lines}; do host=${{target%:*}}; port=${{target##*:}}; "
+        'if timeout 3 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null; '
+        'then echo "$target open"; else echo "$target closed"; fi; done'
+    )
+    output = run_pod(node, namespace, labels, script)
+    result = {}
+    for line in output.splitlines():
+        target, _, state = line.rpartition(" ")
+        if target in targets:
+            result[target] = state == "open"
+    assert set(result) == set(targets), output
+    return result

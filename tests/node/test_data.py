@@ -1,0 +1,96 @@
+"""Data on the real node: PostgreSQL's init scripts ran in the container, rows and
+keys outlive their pods, Redis wants its password, and an extension added to the
+stack config reaches the existing database on the next `up`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+from tests.node.conftest import Node, run_pod, template_labels
+
+INFRA = "staging-infra"
+
+
+def secret_value(node: Node, namespace: str, name: str, key: str) -> str:
+    data = json.loads(node.kubectl("get", "secret", name, "-n", namespace, "-o", "json").stdout)["data"]
+    return base64.b64decode(data[key]).decode()
+
+
+def app_env(node: Node, namespace: str, deployment: str, variable: str) -> str:
+    """The value an app's container gets for `variable`, resolved as the kubelet does."""
+    spec = json.loads(node.kubectl("get", "deployment", deployment, "-n", namespace, "-o", "json").stdout)
+    for item in spec["spec"]["template"]["spec"]["containers"][0]["env"]:
+        if item["name"] == variable:
+            ref = item["valueFrom"]["secretKeyRef"]
+            return secret_value(node, namespace, ref["name"], ref["key"])
+    raise AssertionError(f"{deployment} has no {variable}")
+
+
+def psql_as_core(node: Node, sql: str) -> str:
+    """`sql` through the core app's DATABASE_URL, from a pod with the core app's labels."""
+    url = app_env(node, "staging-core", "core", "DATABASE_URL")
+    labels = template_labels(node, "deployment", "staging-core", "core")
+    return run_pod(node, "staging-core", labels, 'psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -Atc "$SQL"', {
+        "DATABASE_URL": url,
+        "SQL": sql,
+    })
+
+
+def restart(node: Node, namespace: str, pod: str, workload: str) -> None:
+    uid = json.loads(node.kubectl("get", "pod", pod, "-n", namespace, "-o", "json").stdout)["metadata"]["uid"]
+    node.kubectl("delete", "pod", pod, "-n", namespace, "--wait=true")
+    node.kubectl("rollout", "status", workload, "-n", namespace, "--timeout=300s")
+    deadline = time.monotonic() + 300
+    while True:
+        pods = [p for p in node.objects("pods", namespace) if p["metadata"]["uid"] != uid]
+        fresh = [p for p in pods if p["metadata"]["name"].startswith(pod.rsplit("-", 2)[0])]
+        if fresh and all(all(s["ready"] for s in p["status"].get("containerStatuses", [])) for p in fresh):
+            return
+        assert time.monotonic() < deadline, f"{workload} did not come back Ready"
+        time.sleep(1)
+
+
+def extensions(node: Node) -> set[str]:
+    out = node.exec(INFRA, "postgres-0", "psql", "-U", "app", "-d", "app", "-Atc", "select extname from pg_extension")
+    return set(out.stdout.split())
+
+
+def test_init_scripts_ran_in_the_container(node: Node) -> None:
+    assert "vector" in extensions(node)
+    vector = node.exec(INFRA, "postgres-0", "psql", "-U", "app", "-d", "app", "-Atc", "select '[1,2]'::vector <-> '[4,6]'::vector")
+    assert vector.stdout.strip() == "5", vector.stdout
+    server = node.exec(INFRA, "postgres-0", "psql", "-U", "app", "-d", "app", "-Atc", "show server_version_num")
+    assert server.stdout.strip().startswith("17"), server.stdout
+
+
+def test_a_row_written_through_database_url_survives_the_pod(node: Node) -> None:
+    written = psql_as_core(node, "create table if not exists notes (body text); insert into notes values ('kept'); select count(*) from notes")
+    assert written.strip().splitlines()[-1].isdigit(), written
+    restart(node, INFRA, "postgres-0", "statefulset/postgres")
+    assert "kept" in psql_as_core(node, "select body from notes")
+
+
+def test_redis_refuses_unauthenticated_commands_and_keeps_keys(node: Node) -> None:
+    pod = next(p["metadata"]["name"] for p in node.objects("pods", INFRA) if p["metadata"]["name"].startswith("redis-"))
+    anonymous = node.exec(INFRA, pod, "env", "-u", "REDISCLI_AUTH", "redis-cli", "ping", check=False)
+    assert "NOAUTH" in anonymous.stdout + anonymous.stderr, anonymous
+    assert node.exec(INFRA, pod, "redis-cli", "set", "platform-test", "kept").stdout.strip() == "OK"
+    restart(node, INFRA, pod, "deployment/redis")
+    pod = next(p["metadata"]["name"] for p in node.objects("pods", INFRA) if p["metadata"]["name"].startswith("redis-"))
+    assert node.exec(INFRA, pod, "redis-cli", "get", "platform-test").stdout.strip() == "kept"
+
+
+def test_an_extension_added_later_reaches_the_existing_database(node: Node) -> None:
+    assert "pg_trgm" not in extensions(node)
+    before = {p["metadata"]["uid"]: p["metadata"]["name"] for ns in ("staging-core", "staging-ai", "staging-web", "staging-gateway", INFRA) for p in node.objects("pods", ns)}
+    node.pulumi("config", "set", "--path", "platform:postgres.extensions[1]", "pg_trgm")
+    node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
+    assert {"vector", "pg_trgm"} <= extensions(node)
+    # The changed init ConfigMap rolled PostgreSQL, and nothing else.
+    after = {p["metadata"]["uid"] for ns in ("staging-core", "staging-ai", "staging-web", "staging-gateway", INFRA) for p in node.objects("pods", ns)}
+    rolled = sorted(name for uid, name in before.items() if uid not in after)
+    assert rolled == ["postgres-0"], rolled
+    script = node.exec(INFRA, "postgres-0", "cat", "/docker-entrypoint-initdb.d/00-extensions.sql").stdout
+    assert "pg_trgm" in script, script

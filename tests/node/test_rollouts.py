@@ -1,0 +1,32 @@
+"""Rollouts on the real node: a changed Secret rolls exactly the workloads that read
+it, and the new value is the one inside the containers; a rotated Redis password
+is the server's on the next `up` and the old one stops working."""
+
+from __future__ import annotations
+
+from tests.node.conftest import NAMESPACES, Node
+
+
+def pods(node: Node) -> dict[str, str]:
+    return {p["metadata"]["uid"]: p["metadata"]["name"] for ns in NAMESPACES for p in node.objects("pods", ns)}
+
+
+def redis_pod(node: Node) -> str:
+    return next(p["metadata"]["name"] for p in node.objects("pods", "staging-infra") if p["metadata"]["name"].startswith("redis-"))
+
+
+def test_rotating_the_redis_password_rolls_redis_and_its_readers_only(node: Node) -> None:
+    old_password = node.exec("staging-infra", redis_pod(node), "printenv", "REDISCLI_AUTH").stdout.strip()
+    before = pods(node)
+    node.pulumi("config", "set", "--path", "platform:redis.rotation", "1")
+    node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
+    after = pods(node)
+    rolled = sorted({name.rsplit("-", 2)[0] for uid, name in before.items() if uid not in after})
+    assert rolled == ["core", "redis"], rolled
+
+    pod = redis_pod(node)
+    new_password = node.exec("staging-infra", pod, "printenv", "REDISCLI_AUTH").stdout.strip()
+    assert new_password and new_password != old_password
+    assert node.exec("staging-infra", pod, "redis-cli", "ping").stdout.strip() == "PONG"
+    with_old = node.exec("staging-infra", pod, "env", f"REDISCLI_AUTH={old_password}", "redis-cli", "ping", check=False)
+    assert "WRONGPASS" in with_old.stdout + with_old.stderr, with_old
