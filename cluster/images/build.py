@@ -6,8 +6,10 @@
 Each image is an OCI image layout in the tools cache,
 `${PLATFORM_TOOLS_CACHE:-~/.cache/platform-tools}/images/<name>-<hash>/`, where the
 hash covers the recipe (its packages and pins, hooks, configuration), the files it
-copies in and the layout writer, so an unchanged recipe is "cached" at once and a
-changed one builds again. `--out DIR` links each built layout as `DIR/<name>`, the
+copies in, the program it builds or wraps and the layout writer (ocilayout.py), so an
+unchanged recipe is "cached" at once and a changed one builds again. The build steps
+below are not hashed: a change to how they lay out an image must change the recipes
+it affects (or empty the cache). `--out DIR` links each built layout as `DIR/<name>`, the
 directory cluster/images/registry.py serves. An image is two layers: a root
 filesystem from `mmdebstrap` (where the recipe has Debian packages) and a layer of
 our own files (entrypoints, stand-ins, binaries); its index.json names the full
@@ -299,7 +301,7 @@ RECIPES: tuple[Recipe, ...] = (
         packages=(BUSYBOX,),
         reported=("busybox-static",),
         files=(("traefik/entrypoint.sh", "/entrypoint.sh", 0o755),),
-        dirs=(("/tmp", 0o1777, 0, 0), ("/usr/local/bin", 0o755, 0, 0)),
+        dirs=(("/tmp", 0o1777, 0, 0), ("/usr/local", 0o755, 0, 0), ("/usr/local/bin", 0o755, 0, 0)),
         links=busybox_links("/bin"),
         artefact="traefik",
         artefact_path="/usr/local/bin/traefik",
@@ -343,6 +345,7 @@ RECIPES: tuple[Recipe, ...] = (
         ref="docker.io/rancher/local-path-provisioner:v0.0.30",
         description="local-path-provisioner: a binary built on this machine (--binary local-path-provisioner=PATH)",
         artefact="binary",
+        dirs=(("/usr", 0o755, 0, 0), ("/usr/bin", 0o755, 0, 0)),
         artefact_path="/usr/bin/local-path-provisioner",
         config=Config(entrypoint=(), cmd=("local-path-provisioner",)),
     ),

@@ -113,6 +113,8 @@ class Handler(BaseHTTPRequestHandler):
         self._refuse()
 
     def _refuse(self) -> None:
+        # The request body is never read, so the connection cannot carry another request.
+        self.close_connection = True
         self._error(405, "UNSUPPORTED", "this registry is read-only")
 
     def _serve(self, *, body: bool) -> None:
