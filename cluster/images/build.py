@@ -618,7 +618,7 @@ def build_one(recipe: Recipe, binaries: Mapping[str, Path], out: Path | None) ->
         os.replace(temp, layout)
         packages = "".join(f", {name} {version}" for name, version in sorted(versions.items()))
         size = layout_size(layout) / 1e6
-        say(f"{recipe.name} ... built in {time.monotonic() - started:.0f}s ({size:.0f} MB{packages})")
+        say(f"{recipe.name} ... built in {time.monotonic() - started:.0f}s ({size:.1f} MB{packages})")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         link = out / recipe.name

@@ -101,6 +101,7 @@ class Database:
     def __init__(self) -> None:
         self.ready = False
         self.last_error = "not checked yet"
+        self.checked = False
 
     def check(self) -> None:
         import psycopg2  # only in the image; `ak healthcheck` never needs it
@@ -116,9 +117,12 @@ class Database:
             error = "" if ok else "SELECT 1 returned something else"
         except psycopg2.Error as exc:
             ok, error = False, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if ok != self.ready:
-            log("database reachable" if ok else "database unreachable", "info" if ok else "warning", error=error)
-        self.ready, self.last_error = ok, error
+        if ok != self.ready or not self.checked:
+            if ok:
+                log("database reachable", host=database_dsn()["host"])
+            else:
+                log("database unreachable", "warning", error=error)
+        self.ready, self.last_error, self.checked = ok, error, True
 
     def watch(self) -> None:
         while True:
