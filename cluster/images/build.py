@@ -64,6 +64,10 @@ DPKG_OPTIONS = (
     "path-exclude=/usr/share/locale/*",
 )
 BUILT_HERE = "built locally from Debian packages"
+# Run on every root filesystem. apt's download directories are left owned by root or
+# by _apt from one run to the next, and no image runs apt: without them, the same
+# packages give the same layer.
+COMMON_CUSTOMIZE = ('rm -rf "$1/var/cache/apt/archives/partial" "$1/var/lib/apt/lists/partial"',)
 
 
 def versions_env() -> dict[str, str]:
@@ -478,6 +482,8 @@ ARTEFACTS: dict[str, tuple[Callable[[Recipe, Mapping[str, Path]], str], Callable
 def recipe_hash(recipe: Recipe, binaries: Mapping[str, Path]) -> str:
     digest = hashlib.sha256()
     digest.update(repr(recipe).encode())
+    if recipe.suite:
+        digest.update(repr((MIRRORS[recipe.suite], DPKG_OPTIONS, COMMON_CUSTOMIZE, EPOCH)).encode())
     for source, _, _ in recipe.files:
         digest.update((HERE / source).read_bytes())
     if recipe.artefact == "whoami":
@@ -514,7 +520,7 @@ def root_filesystem(ctx: Context) -> Path:
     command.append("--include=" + ",".join(recipe.packages))
     if recipe.users:
         command.append(f"--essential-hook={users_hook(recipe.users)}")
-    command += [f"--customize-hook={hook}" for hook in recipe.customize]
+    command += [f"--customize-hook={hook}" for hook in (*recipe.customize, *COMMON_CUSTOMIZE)]
     command += [recipe.suite, str(tar), *MIRRORS[recipe.suite]]
     ctx.run(command, env={"SOURCE_DATE_EPOCH": str(EPOCH), "TMPDIR": str(ctx.work)})
     return tar
