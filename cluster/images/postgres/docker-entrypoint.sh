@@ -51,13 +51,13 @@ read_settings() {
 # Failures are ignored: under a non-root UID the directories may belong to someone
 # else (a volume), and the server itself reports what it cannot use.
 prepare_directories() {
-	mkdir -p "$PGDATA" || :
-	chmod 00700 "$PGDATA" || :
-	mkdir -p "$SOCKET_DIR" || :
-	chmod 03775 "$SOCKET_DIR" || :
+	mkdir -p "$PGDATA" 2>/dev/null || :
+	chmod 00700 "$PGDATA" 2>/dev/null || :
+	mkdir -p "$SOCKET_DIR" 2>/dev/null || :
+	chmod 03775 "$SOCKET_DIR" 2>/dev/null || :
 	if [[ -n ${POSTGRES_INITDB_WALDIR:-} ]]; then
-		mkdir -p "$POSTGRES_INITDB_WALDIR" || :
-		chmod 00700 "$POSTGRES_INITDB_WALDIR" || :
+		mkdir -p "$POSTGRES_INITDB_WALDIR" 2>/dev/null || :
+		chmod 00700 "$POSTGRES_INITDB_WALDIR" 2>/dev/null || :
 	fi
 	if [[ $(id -u) == 0 ]]; then
 		find "$PGDATA" "$SOCKET_DIR" ${POSTGRES_INITDB_WALDIR:+"$POSTGRES_INITDB_WALDIR"} \
