@@ -132,6 +132,16 @@ def tls_flags(tls: Tls) -> list[str]:
     ]
 
 
+def ingress_endpoint(args: GatewayArgs) -> str:
+    """What Traefik writes into each Ingress' status, which `pulumi up` waits for. A
+    LoadBalancer Service's own address; a NodePort Service has none (Traefik would
+    write an empty list and the await would time out), so the host the cluster
+    publishes the NodePorts for stands in its place, as kind's users reach it."""
+    if args.service_type == "LoadBalancer":
+        return f"--providers.kubernetesingress.ingressendpoint.publishedservice={args.namespace}/{args.name}"
+    return f"--providers.kubernetesingress.ingressendpoint.hostname={args.host}"
+
+
 class IngressGateway(pulumi.ComponentResource):
     """When `install` is set: Traefik v3 on the plain Ingress API (an IngressClass, a
     ServiceAccount that reads only the namespaces it routes: a Role and RoleBinding
@@ -284,7 +294,7 @@ class IngressGateway(pulumi.ComponentResource):
             "--providers.kubernetesingress=true",
             f"--providers.kubernetesingress.ingressclass={args.class_name}",
             f"--providers.kubernetesingress.namespaces={','.join(namespaces)}",
-            f"--providers.kubernetesingress.ingressendpoint.publishedservice={args.namespace}/{args.name}",
+            ingress_endpoint(args),
             "--log.level=INFO",
             "--accesslog=true",
             "--global.checknewversion=false",

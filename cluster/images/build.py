@@ -23,7 +23,9 @@ Debian tools it needs (mmdebstrap) come from cluster/node-packages.sh.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -33,7 +35,7 @@ import sys
 import tarfile
 import time
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ocilayout import Entry, Layer, LayoutWriter
@@ -601,10 +603,38 @@ def say(line: str) -> None:
     print(f"[images] {line}", flush=True)
 
 
+@contextlib.contextmanager
+def build_lock(images: Path, name: str) -> Iterator[None]:
+    """One build of an image at a time per cache: two checkouts (or CI and a
+    developer) building the same recipe would share its temporary directory."""
+    images.mkdir(parents=True, exist_ok=True)
+    with open(images / f".{name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"{name} ... another build of it is running; waiting")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def build_one(recipe: Recipe, binaries: Mapping[str, Path], out: Path | None) -> Path:
     key = recipe_hash(recipe, binaries)
     images = CACHE / "images"
     layout = images / f"{recipe.name}-{key}"
+    with build_lock(images, recipe.name):
+        build_if_missing(recipe, binaries, key, layout)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        link = out / recipe.name
+        temp_link = out / f".{recipe.name}.link"
+        temp_link.unlink(missing_ok=True)
+        temp_link.symlink_to(layout)
+        os.replace(temp_link, link)
+    return layout
+
+
+def build_if_missing(recipe: Recipe, binaries: Mapping[str, Path], key: str, layout: Path) -> None:
+    images = layout.parent
     if (layout / "index.json").is_file():
         say(f"{recipe.name} ... cached ({layout})")
     else:
@@ -625,14 +655,6 @@ def build_one(recipe: Recipe, binaries: Mapping[str, Path], out: Path | None) ->
         packages = "".join(f", {name} {version}" for name, version in sorted(versions.items()))
         size = layout_size(layout) / 1e6
         say(f"{recipe.name} ... built in {time.monotonic() - started:.0f}s ({size:.1f} MB{packages})")
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        link = out / recipe.name
-        temp_link = out / f".{recipe.name}.link"
-        temp_link.unlink(missing_ok=True)
-        temp_link.symlink_to(layout)
-        os.replace(temp_link, link)
-    return layout
 
 
 def parse_binaries(values: Sequence[str]) -> dict[str, Path]:

@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cgroup_dirs() { # every cgroup directory of the node, deepest first
     local h
     for h in $CGROUP_HIERARCHIES; do
-        [[ -d /sys/fs/cgroup/$h/$NAME ]] && find "/sys/fs/cgroup/$h/$NAME" -type d
+        if [[ -d /sys/fs/cgroup/$h/$NAME ]]; then find "/sys/fs/cgroup/$h/$NAME" -type d; fi
     done | awk '{ print length($0) " " $0 }' | sort -rn | cut -d' ' -f2-
 }
 

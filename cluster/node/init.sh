@@ -24,10 +24,18 @@ mkdir -p /run/netns && mount -t tmpfs -o mode=755 tmpfs /run/netns
 
 LOGS=$NODE_DIR/logs
 mkdir -p "$LOGS"
-run() { # run NAME CMD...: start CMD in the background, its output in logs/NAME.log
+# run NAME CMD...: keep CMD running in the background, as the kubelet keeps a static
+# pod running (the controller manager, for one, exits when it starts before the
+# API server has its RBAC roles); its output in logs/NAME.log.
+run() {
     local name=$1; shift
-    "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-    echo $! >"$NODE_DIR/$name.pid"
+    (
+        while true; do
+            "$@" && status=0 || status=$?
+            echo "[init] $name exited with status $status; starting it again in 1s"
+            sleep 1
+        done
+    ) >"$LOGS/$name.log" 2>&1 </dev/null &
 }
 
 run registry "$PYTHON" "$PLATFORM_ROOT/cluster/images/registry.py" --listen "127.0.0.1:$REGISTRY_PORT" --layouts "$NODE_DIR/images"

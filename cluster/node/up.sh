@@ -167,9 +167,11 @@ wait_for() { # wait_for WHAT CMD...: retry CMD until it succeeds or the node's t
     local what=$1; shift
     until "$@" >/dev/null 2>&1; do
         if (($(date +%s) >= deadline)); then
-            say "timed out after ${TIMEOUT}s waiting for $what; the node's logs are in $NODE_DIR/logs:"
+            say "timed out after ${TIMEOUT}s waiting for $what; the last lines of the node's logs:"
             tail -n 5 "$NODE_DIR"/logs/*.log >&2 || true
-            die "the node did not come up (cluster/down.sh removes it)"
+            rm -rf "$STATE/node-logs" && cp -r "$NODE_DIR/logs" "$STATE/node-logs"
+            "$HERE/down.sh" >/dev/null
+            die "the node did not come up and was removed; its logs are in $STATE/node-logs/"
         fi
         sleep 0.5
     done

@@ -49,6 +49,14 @@ class Node:
         scope = ["-n", namespace] if namespace else ["-A"]
         return list(json.loads(self.kubectl("get", kind, *scope, "-o", "json").stdout)["items"])
 
+    def pod(self, namespace: str, workload: str) -> str:
+        """The name of a running pod of `workload` (a Deployment's pods are <name>-<hash>-<id>)."""
+        for pod in self.objects("pods", namespace):
+            name = str(pod["metadata"]["name"])
+            if name.rsplit("-", 2)[0] == workload and pod["status"].get("phase") == "Running":
+                return name
+        raise AssertionError(f"no running pod of {namespace}/{workload}")
+
     def exec(self, namespace: str, target: str, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.kubectl("exec", "-n", namespace, target, "--", *command, check=check)
 
@@ -57,7 +65,7 @@ class Node:
         return self.clone.run(
             "bash",
             "-c",
-            '. tools/env.sh && PULUMI_BACKEND_URL=file://$PWD/.state/backend '
+            ". tools/env.sh && PULUMI_BACKEND_URL=file://$PWD/.state/backend "
             'PULUMI_CONFIG_PASSPHRASE_FILE=$PWD/.state/passphrase pulumi "$@" --stack local --non-interactive',
             "pulumi",
             *args,
@@ -132,9 +140,7 @@ def template_labels(node: Node, kind: str, namespace: str, name: str) -> dict[st
     return dict(workload["spec"]["template"]["metadata"]["labels"])
 
 
-def run_pod(
-    node: Node, namespace: str, labels: dict[str, str], script: str, env: dict[str, str] | None = None
-) -> str:
+def run_pod(node: Node, namespace: str, labels: dict[str, str], script: str, env: dict[str, str] | None = None) -> str:
     """Run `script` (bash) in a one-off pod with `labels` in `namespace`; its output.
 
     The pod carries the labels of the workload it stands for, so the NetworkPolicies
@@ -174,7 +180,12 @@ def run_pod(
     )
     try:
         node.kubectl(
-            "wait", "-n", namespace, f"pod/{name}", "--for=jsonpath={.status.phase}=Succeeded", "--timeout=120s",
+            "wait",
+            "-n",
+            namespace,
+            f"pod/{name}",
+            "--for=jsonpath={.status.phase}=Succeeded",
+            "--timeout=120s",
             check=False,
         )
         logs = node.kubectl("logs", "-n", namespace, name, check=False)

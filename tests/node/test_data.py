@@ -32,10 +32,16 @@ def psql_as_core(node: Node, sql: str) -> str:
     """`sql` through the core app's DATABASE_URL, from a pod with the core app's labels."""
     url = app_env(node, "staging-core", "core", "DATABASE_URL")
     labels = template_labels(node, "deployment", "staging-core", "core")
-    return run_pod(node, "staging-core", labels, 'psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -Atc "$SQL"', {
-        "DATABASE_URL": url,
-        "SQL": sql,
-    })
+    return run_pod(
+        node,
+        "staging-core",
+        labels,
+        'psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -Atc "$SQL"',
+        {
+            "DATABASE_URL": url,
+            "SQL": sql,
+        },
+    )
 
 
 def restart(node: Node, namespace: str, pod: str, workload: str) -> None:
@@ -59,37 +65,50 @@ def extensions(node: Node) -> set[str]:
 
 def test_init_scripts_ran_in_the_container(node: Node) -> None:
     assert "vector" in extensions(node)
-    vector = node.exec(INFRA, "postgres-0", "psql", "-U", "app", "-d", "app", "-Atc", "select '[1,2]'::vector <-> '[4,6]'::vector")
+    vector = node.exec(
+        INFRA, "postgres-0", "psql", "-U", "app", "-d", "app", "-Atc", "select '[1,2]'::vector <-> '[4,6]'::vector"
+    )
     assert vector.stdout.strip() == "5", vector.stdout
     server = node.exec(INFRA, "postgres-0", "psql", "-U", "app", "-d", "app", "-Atc", "show server_version_num")
     assert server.stdout.strip().startswith("17"), server.stdout
 
 
 def test_a_row_written_through_database_url_survives_the_pod(node: Node) -> None:
-    written = psql_as_core(node, "create table if not exists notes (body text); insert into notes values ('kept'); select count(*) from notes")
+    written = psql_as_core(
+        node,
+        "create table if not exists notes (body text); insert into notes values ('kept'); select count(*) from notes",
+    )
     assert written.strip().splitlines()[-1].isdigit(), written
     restart(node, INFRA, "postgres-0", "statefulset/postgres")
     assert "kept" in psql_as_core(node, "select body from notes")
 
 
 def test_redis_refuses_unauthenticated_commands_and_keeps_keys(node: Node) -> None:
-    pod = next(p["metadata"]["name"] for p in node.objects("pods", INFRA) if p["metadata"]["name"].startswith("redis-"))
+    pod = node.pod(INFRA, "redis")
     anonymous = node.exec(INFRA, pod, "env", "-u", "REDISCLI_AUTH", "redis-cli", "ping", check=False)
     assert "NOAUTH" in anonymous.stdout + anonymous.stderr, anonymous
     assert node.exec(INFRA, pod, "redis-cli", "set", "platform-test", "kept").stdout.strip() == "OK"
     restart(node, INFRA, pod, "deployment/redis")
-    pod = next(p["metadata"]["name"] for p in node.objects("pods", INFRA) if p["metadata"]["name"].startswith("redis-"))
+    pod = node.pod(INFRA, "redis")
     assert node.exec(INFRA, pod, "redis-cli", "get", "platform-test").stdout.strip() == "kept"
 
 
 def test_an_extension_added_later_reaches_the_existing_database(node: Node) -> None:
     assert "pg_trgm" not in extensions(node)
-    before = {p["metadata"]["uid"]: p["metadata"]["name"] for ns in ("staging-core", "staging-ai", "staging-web", "staging-gateway", INFRA) for p in node.objects("pods", ns)}
+    before = {
+        p["metadata"]["uid"]: p["metadata"]["name"]
+        for ns in ("staging-core", "staging-ai", "staging-web", "staging-gateway", INFRA)
+        for p in node.objects("pods", ns)
+    }
     node.pulumi("config", "set", "--path", "platform:postgres.extensions[1]", "pg_trgm")
     node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
     assert {"vector", "pg_trgm"} <= extensions(node)
     # The changed init ConfigMap rolled PostgreSQL, and nothing else.
-    after = {p["metadata"]["uid"] for ns in ("staging-core", "staging-ai", "staging-web", "staging-gateway", INFRA) for p in node.objects("pods", ns)}
+    after = {
+        p["metadata"]["uid"]
+        for ns in ("staging-core", "staging-ai", "staging-web", "staging-gateway", INFRA)
+        for p in node.objects("pods", ns)
+    }
     rolled = sorted(name for uid, name in before.items() if uid not in after)
     assert rolled == ["postgres-0"], rolled
     script = node.exec(INFRA, "postgres-0", "cat", "/docker-entrypoint-initdb.d/00-extensions.sql").stdout

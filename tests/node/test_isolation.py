@@ -11,9 +11,9 @@ from pathlib import Path
 
 from tests.node.conftest import Node
 
-POD_RANGE = ipaddress.ip_network("10.244.0.0/16")
-SERVICE_RANGE = ipaddress.ip_network("10.96.0.0/16")
-NODE_RANGE = ipaddress.ip_network("172.18.0.0/16")
+POD_RANGE = ipaddress.IPv4Network("10.244.0.0/16")
+SERVICE_RANGE = ipaddress.IPv4Network("10.96.0.0/16")
+NODE_RANGE = ipaddress.IPv4Network("172.18.0.0/16")
 
 
 def sh(*command: str) -> str:
@@ -26,16 +26,12 @@ def in_node(node: Node, *command: str) -> str:
     return sh("nsenter", "-t", pid, "-m", "-n", *command)
 
 
-def routes(text: str) -> list[str]:
-    return [json.dumps(r) for r in json.loads(text)]
-
-
 def test_the_node_has_no_route_out(node: Node) -> None:
     table = json.loads(in_node(node, "ip", "-j", "route", "show"))
     assert table, "the node's namespace has no routes at all"
     assert not [r for r in table if r["dst"] == "default"], table
     for route in table:
-        network = ipaddress.ip_network(route["dst"])
+        network = ipaddress.IPv4Network(route["dst"])
         assert any(network.subnet_of(r) for r in (POD_RANGE, NODE_RANGE)), route
 
 
@@ -47,7 +43,7 @@ def test_pods_route_only_to_the_pod_and_service_ranges(node: Node) -> None:
         table = json.loads(in_node(node, "ip", "netns", "exec", netns, "ip", "-j", "route", "show"))
         assert not [r for r in table if r["dst"] == "default"], (netns, table)
         for route in table:
-            network = ipaddress.ip_network(route["dst"])
+            network = ipaddress.IPv4Network(route["dst"])
             assert network.subnet_of(POD_RANGE) or network.subnet_of(SERVICE_RANGE), (netns, route)
 
 
@@ -95,10 +91,6 @@ def test_the_host_drops_the_cluster_ranges_on_its_own_interfaces(node: Node) -> 
 def test_ports_are_published_on_loopback_only(node: Node) -> None:
     publisher = Path("/proc") / (node.clone.path / ".state" / "node" / "publish.pid").read_text().strip()
     assert publisher.exists(), "the port publisher is not running"
-    listening = [
-        line.split()[3]
-        for line in sh("ss", "-Hltnp").splitlines()
-        if f"pid={publisher.name}," in line
-    ]
+    listening = [line.split()[3] for line in sh("ss", "-Hltnp").splitlines() if f"pid={publisher.name}," in line]
     assert len(listening) == 3, listening
     assert all(address.startswith("127.") for address in listening), listening

@@ -11,12 +11,10 @@ def pods(node: Node) -> dict[str, str]:
     return {p["metadata"]["uid"]: p["metadata"]["name"] for ns in NAMESPACES for p in node.objects("pods", ns)}
 
 
-def redis_pod(node: Node) -> str:
-    return next(p["metadata"]["name"] for p in node.objects("pods", "staging-infra") if p["metadata"]["name"].startswith("redis-"))
-
-
 def test_rotating_the_redis_password_rolls_redis_and_its_readers_only(node: Node) -> None:
-    old_password = node.exec("staging-infra", redis_pod(node), "printenv", "REDISCLI_AUTH").stdout.strip()
+    old_password = node.exec(
+        "staging-infra", node.pod("staging-infra", "redis"), "printenv", "REDISCLI_AUTH"
+    ).stdout.strip()
     before = pods(node)
     node.pulumi("config", "set", "--path", "platform:redis.rotation", "1")
     node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
@@ -24,7 +22,7 @@ def test_rotating_the_redis_password_rolls_redis_and_its_readers_only(node: Node
     rolled = sorted({name.rsplit("-", 2)[0] for uid, name in before.items() if uid not in after})
     assert rolled == ["core", "redis"], rolled
 
-    pod = redis_pod(node)
+    pod = node.pod("staging-infra", "redis")
     new_password = node.exec("staging-infra", pod, "printenv", "REDISCLI_AUTH").stdout.strip()
     assert new_password and new_password != old_password
     assert node.exec("staging-infra", pod, "redis-cli", "ping").stdout.strip() == "PONG"

@@ -24,7 +24,11 @@ def pod_states(node: Node) -> dict[str, str]:
                 states[name] = "ready"
             else:
                 states[name] = json.dumps(
-                    {"phase": pod["status"].get("phase"), "restarts": restarts, "states": [s["state"] for s in statuses]}
+                    {
+                        "phase": pod["status"].get("phase"),
+                        "restarts": restarts,
+                        "states": [s["state"] for s in statuses],
+                    }
                 )
     return states
 
