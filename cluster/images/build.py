@@ -23,7 +23,9 @@ Debian tools it needs (mmdebstrap) come from cluster/node-packages.sh.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -33,7 +35,7 @@ import sys
 import tarfile
 import time
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ocilayout import Entry, Layer, LayoutWriter
@@ -635,6 +637,21 @@ def build_one(recipe: Recipe, binaries: Mapping[str, Path], out: Path | None) ->
     return layout
 
 
+@contextlib.contextmanager
+def cache_lock() -> Iterator[None]:
+    """One build at a time per cache: two runs building the same recipe would share,
+    and delete, each other's scratch directory."""
+    lock = CACHE / "images" / ".build.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"another build.py holds {lock}; waiting")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def parse_binaries(values: Sequence[str]) -> dict[str, Path]:
     binaries = {}
     for value in values:
@@ -664,18 +681,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown image {', '.join(unknown)} (known: {', '.join(recipes)})")
     chosen = [recipes[name] for name in args.names] if args.names else list(RECIPES)
+    missing = [r.name for r in chosen if r.artefact == "binary" and r.name not in binaries and args.names]
+    if missing:
+        parser.error(f"{', '.join(missing)} is built from a binary: give --binary {missing[0]}=PATH")
     failed = []
-    for recipe in chosen:
-        if recipe.artefact == "binary" and recipe.name not in binaries:
-            if args.names:
-                parser.error(f"{recipe.name} is built from a binary: give --binary {recipe.name}=PATH")
-            say(f"{recipe.name} ... skipped (give --binary {recipe.name}=PATH to build it)")
-            continue
-        try:
-            build_one(recipe, binaries, args.out)
-        except BuildError as exc:
-            print(f"[images] ERROR: {exc}", file=sys.stderr, flush=True)
-            failed.append(recipe.name)
+    with cache_lock():
+        for recipe in chosen:
+            if recipe.artefact == "binary" and recipe.name not in binaries:
+                say(f"{recipe.name} ... skipped (give --binary {recipe.name}=PATH to build it)")
+                continue
+            try:
+                build_one(recipe, binaries, args.out)
+            except BuildError as exc:
+                print(f"[images] ERROR: {exc}", file=sys.stderr, flush=True)
+                failed.append(recipe.name)
     if failed:
         print(f"[images] ERROR: not built: {', '.join(failed)}", file=sys.stderr)
         return 1
