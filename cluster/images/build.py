@@ -314,6 +314,17 @@ RECIPES: tuple[Recipe, ...] = (
         config=Config(entrypoint=("/entrypoint.sh",), cmd=("traefik",), ports=("80/tcp",), volumes=("/tmp",)),
     ),
     Recipe(
+        name="aws-cli",
+        ref="docker.io/amazon/aws-cli:2.17.0",
+        description=f"AWS CLI 2 ({BUILT_HERE}, trixie's awscli, 2.13 or later so AWS_ENDPOINT_URL is read) "
+        "in place of the Amazon Linux image",
+        suite="trixie",
+        packages=("awscli", "mawk"),
+        reported=("awscli",),
+        links=(("/usr/local/bin/aws", "/usr/bin/aws"),),
+        config=Config(entrypoint=("/usr/local/bin/aws",)),
+    ),
+    Recipe(
         name="pause",
         ref="registry.k8s.io/pause:3.10",
         description="the Kubernetes pause container: build/pause/linux/pause.c of k8s.io/kubernetes "
