@@ -66,10 +66,10 @@ DPKG_OPTIONS = (
     "path-exclude=/usr/share/locale/*",
 )
 BUILT_HERE = "built locally from Debian packages"
-# Run on every root filesystem. apt's download directories are left owned by root or
-# by _apt from one run to the next, and no image runs apt: without them, the same
-# packages give the same layer.
-COMMON_CUSTOMIZE = ('rm -rf "$1/var/cache/apt/archives/partial" "$1/var/lib/apt/lists/partial"',)
+# apt gives its download directories in the new root filesystem to the sandbox user
+# _apt only when _apt can reach them, so a cache under /root and one under /tmp would
+# give different layers; downloading as root makes them the same wherever the cache is.
+APT_OPTIONS = ('APT::Sandbox::User "root"',)
 
 
 def versions_env() -> dict[str, str]:
@@ -496,7 +496,7 @@ def recipe_hash(recipe: Recipe, binaries: Mapping[str, Path]) -> str:
     digest = hashlib.sha256()
     digest.update(repr(recipe).encode())
     if recipe.suite:
-        digest.update(repr((MIRRORS[recipe.suite], DPKG_OPTIONS, COMMON_CUSTOMIZE, EPOCH)).encode())
+        digest.update(repr((MIRRORS[recipe.suite], DPKG_OPTIONS, APT_OPTIONS, EPOCH)).encode())
     for source, _, _ in recipe.files:
         digest.update((HERE / source).read_bytes())
     if recipe.artefact == "whoami":
@@ -533,7 +533,8 @@ def root_filesystem(ctx: Context) -> Path:
     command.append("--include=" + ",".join(recipe.packages))
     if recipe.users:
         command.append(f"--essential-hook={users_hook(recipe.users)}")
-    command += [f"--customize-hook={hook}" for hook in (*recipe.customize, *COMMON_CUSTOMIZE)]
+    command += [f"--aptopt={option}" for option in APT_OPTIONS]
+    command += [f"--customize-hook={hook}" for hook in recipe.customize]
     command += [recipe.suite, str(tar), *MIRRORS[recipe.suite]]
     ctx.run(command, env={"SOURCE_DATE_EPOCH": str(EPOCH), "TMPDIR": str(ctx.work)})
     return tar
