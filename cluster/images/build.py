@@ -66,10 +66,10 @@ DPKG_OPTIONS = (
     "path-exclude=/usr/share/locale/*",
 )
 BUILT_HERE = "built locally from Debian packages"
-# Run on every root filesystem. apt's download directories are left owned by root or
-# by _apt from one run to the next, and no image runs apt: without them, the same
-# packages give the same layer.
-COMMON_CUSTOMIZE = ('rm -rf "$1/var/cache/apt/archives/partial" "$1/var/lib/apt/lists/partial"',)
+# apt gives its download directories in the new root filesystem to the sandbox user
+# _apt only when _apt can reach them, so a cache under /root and one under /tmp would
+# give different layers; downloading as root makes them the same wherever the cache is.
+APT_OPTIONS = ('APT::Sandbox::User "root"',)
 
 
 def versions_env() -> dict[str, str]:
@@ -314,6 +314,17 @@ RECIPES: tuple[Recipe, ...] = (
         config=Config(entrypoint=("/entrypoint.sh",), cmd=("traefik",), ports=("80/tcp",), volumes=("/tmp",)),
     ),
     Recipe(
+        name="aws-cli",
+        ref="docker.io/amazon/aws-cli:2.17.0",
+        description=f"AWS CLI 2 ({BUILT_HERE}, trixie's awscli, 2.13 or later so AWS_ENDPOINT_URL is read) "
+        "in place of the Amazon Linux image",
+        suite="trixie",
+        packages=("awscli", "mawk"),
+        reported=("awscli",),
+        links=(("/usr/local/bin/aws", "/usr/bin/aws"),),
+        config=Config(entrypoint=("/usr/local/bin/aws",)),
+    ),
+    Recipe(
         name="pause",
         ref="registry.k8s.io/pause:3.10",
         description="the Kubernetes pause container: build/pause/linux/pause.c of k8s.io/kubernetes "
@@ -485,7 +496,7 @@ def recipe_hash(recipe: Recipe, binaries: Mapping[str, Path]) -> str:
     digest = hashlib.sha256()
     digest.update(repr(recipe).encode())
     if recipe.suite:
-        digest.update(repr((MIRRORS[recipe.suite], DPKG_OPTIONS, COMMON_CUSTOMIZE, EPOCH)).encode())
+        digest.update(repr((MIRRORS[recipe.suite], DPKG_OPTIONS, APT_OPTIONS, EPOCH)).encode())
     for source, _, _ in recipe.files:
         digest.update((HERE / source).read_bytes())
     if recipe.artefact == "whoami":
@@ -522,7 +533,8 @@ def root_filesystem(ctx: Context) -> Path:
     command.append("--include=" + ",".join(recipe.packages))
     if recipe.users:
         command.append(f"--essential-hook={users_hook(recipe.users)}")
-    command += [f"--customize-hook={hook}" for hook in (*recipe.customize, *COMMON_CUSTOMIZE)]
+    command += [f"--aptopt={option}" for option in APT_OPTIONS]
+    command += [f"--customize-hook={hook}" for hook in recipe.customize]
     command += [recipe.suite, str(tar), *MIRRORS[recipe.suite]]
     ctx.run(command, env={"SOURCE_DATE_EPOCH": str(EPOCH), "TMPDIR": str(ctx.work)})
     return tar
@@ -657,6 +669,21 @@ def build_if_missing(recipe: Recipe, binaries: Mapping[str, Path], key: str, lay
         say(f"{recipe.name} ... built in {time.monotonic() - started:.0f}s ({size:.1f} MB{packages})")
 
 
+@contextlib.contextmanager
+def cache_lock() -> Iterator[None]:
+    """One build at a time per cache: two runs building the same recipe would share,
+    and delete, each other's scratch directory."""
+    lock = CACHE / "images" / ".build.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"another build.py holds {lock}; waiting")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def parse_binaries(values: Sequence[str]) -> dict[str, Path]:
     binaries = {}
     for value in values:
@@ -686,18 +713,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown image {', '.join(unknown)} (known: {', '.join(recipes)})")
     chosen = [recipes[name] for name in args.names] if args.names else list(RECIPES)
+    missing = [r.name for r in chosen if r.artefact == "binary" and r.name not in binaries and args.names]
+    if missing:
+        parser.error(f"{', '.join(missing)} is built from a binary: give --binary {missing[0]}=PATH")
     failed = []
-    for recipe in chosen:
-        if recipe.artefact == "binary" and recipe.name not in binaries:
-            if args.names:
-                parser.error(f"{recipe.name} is built from a binary: give --binary {recipe.name}=PATH")
-            say(f"{recipe.name} ... skipped (give --binary {recipe.name}=PATH to build it)")
-            continue
-        try:
-            build_one(recipe, binaries, args.out)
-        except BuildError as exc:
-            print(f"[images] ERROR: {exc}", file=sys.stderr, flush=True)
-            failed.append(recipe.name)
+    with cache_lock():
+        for recipe in chosen:
+            if recipe.artefact == "binary" and recipe.name not in binaries:
+                say(f"{recipe.name} ... skipped (give --binary {recipe.name}=PATH to build it)")
+                continue
+            try:
+                build_one(recipe, binaries, args.out)
+            except BuildError as exc:
+                print(f"[images] ERROR: {exc}", file=sys.stderr, flush=True)
+                failed.append(recipe.name)
     if failed:
         print(f"[images] ERROR: not built: {', '.join(failed)}", file=sys.stderr)
         return 1

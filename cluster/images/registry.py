@@ -67,11 +67,7 @@ class Catalog:
 
     def manifest(self, ns: str | None, name: str, reference: str) -> tuple[ServedImage, Path] | None:
         for image in self.repository(ns, name):
-            if reference.startswith("sha256:"):
-                path = image.blob_path(reference)
-                if path is not None:
-                    return image, path
-            elif split_reference(image.ref_name)[2] == reference:
+            if reference in (image.manifest.digest, split_reference(image.ref_name)[2]):
                 path = image.blob_path(image.manifest.digest)
                 if path is not None:
                     return image, path

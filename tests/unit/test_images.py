@@ -206,6 +206,13 @@ def test_registry_serves_a_manifest_by_digest(served: tuple[http.client.HTTPConn
     assert (status, headers["docker-content-digest"], sha256(body)) == (200, digest, digest)
 
 
+def test_registry_serves_no_layer_as_a_manifest(served: tuple[http.client.HTTPConnection, Path]) -> None:
+    connection, layout = served
+    _, manifest = manifest_of(layout)
+    path = f"/v2/library/redis/manifests/{manifest['layers'][0]['digest']}?ns=docker.io"
+    assert request(connection, "GET", path)[0] == 404
+
+
 def test_registry_serves_blobs(served: tuple[http.client.HTTPConnection, Path]) -> None:
     connection, layout = served
     _, manifest = manifest_of(layout)
