@@ -71,14 +71,15 @@ def write_kubeconfig(
     path: Path,
     server: str,
     user: dict[str, Any],
+    cluster: dict[str, Any] | None = None,
     context: str = "kind-platform",
-    **cluster: Any,
 ) -> Path:
-    """A kubeconfig at `path` with one context `context` for `server` and `user`."""
+    """A kubeconfig at `path` with one context `context` for `server` (and the
+    further `cluster` settings) and `user`."""
     document = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": server, **cluster}}],
+        "clusters": [{"name": "c", "cluster": {"server": server, **(cluster or {})}}],
         "users": [{"name": "u", "user": user}],
         "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}],
         "current-context": context,

@@ -12,6 +12,8 @@ import json
 import select
 import socket
 import socketserver
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,7 +79,10 @@ def test_relative_paths_are_read_from_the_kubeconfig_directory_not_the_working_d
 
 def test_the_provider_gets_the_same_files_and_an_unchanged_kubeconfig_without_relative_paths(tmp_path: Path) -> None:
     relative = write_kubeconfig(
-        tmp_path / "a" / "kubeconfig", "https://k.test", exec_user("./login"), **{"certificate-authority": "ca.crt"}
+        tmp_path / "a" / "kubeconfig",
+        "https://k.test",
+        exec_user("./login"),
+        cluster={"certificate-authority": "ca.crt"},
     )
     document = yaml.safe_load(Kubeconfig.load(str(relative), tmp_path).provider_text())
     assert document["clusters"][0]["cluster"]["certificate-authority"] == str(tmp_path / "a" / "ca.crt")
@@ -129,7 +134,7 @@ def test_exec_v1beta1_returns_a_client_certificate_and_gets_the_cluster_when_ask
     )
     ca = base64.b64encode(b"the CA").decode()
     user = exec_user(str(plugin), V1BETA1, provideClusterInfo=True)
-    path = write_kubeconfig(tmp_path / "kubeconfig", "https://k.test", user, **{"certificate-authority-data": ca})
+    path = write_kubeconfig(tmp_path / "kubeconfig", "https://k.test", user, cluster={"certificate-authority-data": ca})
 
     credential = context(path).credential()
     assert (credential.certificate, credential.key, credential.token) == (b"CERT PEM", b"KEY PEM", None)
@@ -316,7 +321,7 @@ def test_the_cluster_is_reached_through_its_proxy_url(tmp_path: Path, server: tu
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     try:
         proxy_url = f"http://127.0.0.1:{proxy.server_address[1]}"
-        path = write_kubeconfig(tmp_path / "kubeconfig", url, {"token": "t"}, **{"proxy-url": proxy_url})
+        path = write_kubeconfig(tmp_path / "kubeconfig", url, {"token": "t"}, cluster={"proxy-url": proxy_url})
         assert ApiClient(context(path)).get("/api") == {"kind": "APIVersions"}
         assert proxy.targets == [url.removeprefix("http://")]
     finally:
@@ -326,7 +331,113 @@ def test_the_cluster_is_reached_through_its_proxy_url(tmp_path: Path, server: tu
 
 def test_a_proxy_it_cannot_use_is_refused(tmp_path: Path) -> None:
     path = write_kubeconfig(
-        tmp_path / "kubeconfig", "https://k.test", {"token": "t"}, **{"proxy-url": "socks5://127.0.0.1:1080"}
+        tmp_path / "kubeconfig", "https://k.test", {"token": "t"}, cluster={"proxy-url": "socks5://127.0.0.1:1080"}
     )
     with pytest.raises(KubeconfigError, match=r"proxy-url socks5://127.0.0.1:1080.*only http:// proxies"):
         ApiClient(context(path)).get("/api")
+
+
+# --- TLS: the cluster's CA, a client certificate from a plugin, tls-server-name ----
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA, a server certificate for the name `api.test` only (not its address), and
+    a client certificate, made with openssl."""
+    directory = tmp_path_factory.mktemp("pki")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+    )
+    for name, extension in (("server", "subjectAltName=DNS:api.test"), ("client", "extendedKeyUsage=clientAuth")):
+        openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            f"/CN={name}",
+        )
+        (directory / f"{name}.ext").write_text(extension + "\n")
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.crt",
+            "-days",
+            "2",
+            "-extfile",
+            f"{name}.ext",
+        )
+    return directory
+
+
+@pytest.fixture
+def tls_server(pki: Path) -> Iterator[tuple[str, type[Recorder]]]:
+    """An HTTPS API server that demands a client certificate signed by the CA."""
+    handler = type("Handler", (Recorder,), {"seen": [], "accepted": None})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(str(pki / "server.crt"), str(pki / "server.key"))
+    tls.load_verify_locations(str(pki / "ca.crt"))
+    tls.verify_mode = ssl.CERT_REQUIRED
+    httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{httpd.server_port}", handler
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_plugin_client_certificate_reaches_a_server_that_demands_one(
+    tmp_path: Path, pki: Path, tls_server: tuple[str, type[Recorder]]
+) -> None:
+    url, _ = tls_server
+    status = {
+        "clientCertificateData": (pki / "client.crt").read_text(),
+        "clientKeyData": (pki / "client.key").read_text(),
+    }
+    plugin = exec_plugin(tmp_path / "login", status)
+    (tmp_path / "ca.crt").write_bytes((pki / "ca.crt").read_bytes())
+    cluster = {"certificate-authority": "ca.crt", "tls-server-name": "api.test"}
+    path = write_kubeconfig(tmp_path / "kubeconfig", url, exec_user(str(plugin)), cluster)
+    assert ApiClient(context(path)).get("/api") == {"kind": "APIVersions"}
+
+    # The certificate names api.test, not 127.0.0.1: without tls-server-name the
+    # server is not the one the CA vouches for.
+    del cluster["tls-server-name"]
+    path = write_kubeconfig(tmp_path / "kubeconfig", url, exec_user(str(plugin)), cluster)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        ApiClient(context(path)).get("/api")
+
+    # insecure-skip-tls-verify: no CA, no name check; the client certificate still goes.
+    path = write_kubeconfig(
+        tmp_path / "kubeconfig", url, exec_user(str(plugin)), cluster={"insecure-skip-tls-verify": True}
+    )
+    assert ApiClient(context(path)).get("/api") == {"kind": "APIVersions"}
