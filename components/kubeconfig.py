@@ -130,7 +130,8 @@ class Kubeconfig:
         if not isinstance(document, dict):
             raise KubeconfigError(f"{where} is not a kubeconfig (a mapping with clusters, users and contexts)")
         directory = path.parent if path is not None else (base or Path.cwd())
-        return cls(text, _resolve_paths(document, directory.resolve()), path, key)
+        # Made absolute as client-go does (filepath.Abs: symlinks kept).
+        return cls(text, _resolve_paths(document, Path(os.path.abspath(directory))), path, key)
 
     @property
     def where(self) -> str:
