@@ -114,3 +114,26 @@ def test_a_login_command_that_fails_stops_preview_with_the_command_and_the_way_o
         assert "`pulumi config set platform:ownershipCheck false --stack local`" in output, output[-4000:]
     assert resources_in_state(clone) == []
     assert existing_namespaces() == {}
+
+
+def test_up_preview_and_destroy_run_through_the_login_command(
+    tmp_path: Path, plain_env: dict[str, str], clean_cluster: None
+) -> None:
+    clone = plain_stack(tmp_path, plain_env)
+    plugin = login_kubeconfig(clone)
+
+    clone.pulumi("up", "--stack", "local", "--yes")
+    assert set(existing_namespaces()) == {
+        "staging-infra",
+        "staging-core",
+        "staging-ai",
+        "staging-web",
+        "staging-gateway",
+    }
+    preview = clone.pulumi("preview", "--stack", "local", "--expect-no-changes", "--json")
+    assert [s for s in json.loads(preview.stdout)["steps"] if s["op"] != "same"] == []
+    clone.pulumi("destroy", "--stack", "local", "--yes")
+    assert resources_in_state(clone) == []
+    # A login per process (each program run, each provider), not one per object
+    # looked up (92 in each of up's two program runs and the preview's).
+    assert 0 < runs(plugin) < 20, runs(plugin)
