@@ -205,8 +205,8 @@ def stack_provider(
     api = ApiClient(cluster.endpoint)
     if check_ownership:
         try:
-            # Discovery needs the credentials, so a login or a server that fails stops
-            # the program here, before anything is registered.
+            # The API's root is served to authenticated users only, so a login or a
+            # server that fails stops the program here, before anything is registered.
             api.get("/api")
         except (KubeconfigError, OSError) as error:
             raise unreadable(cluster, error) from error
