@@ -10,13 +10,13 @@ from components.settings import load_settings
 settings = load_settings()
 # Every Kubernetes object goes to the cluster the stack file names, through the
 # stack's provider; the stack config turns the default provider off (strictMode).
-cluster = stack_provider()
+cluster = stack_provider(check_ownership=settings.ownership_check)
 # Only asked when the answer matters: metrics on and platform:metrics.monitors unset.
 detect = settings.metrics_enabled and settings.metrics.monitors is None
 platform = Platform(
     pulumi.get_stack(),
     settings,
-    pod_monitors_available=detect and pod_monitors_available(),
+    pod_monitors_available=detect and pod_monitors_available(cluster.api),
     opts=cluster.resource_options(),
 )
 for key, value in platform.outputs().items():

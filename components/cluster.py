@@ -2,37 +2,37 @@
 
 Each stack file names its cluster with the Kubernetes provider's own config keys:
 
-    kubernetes:kubeconfig: .state/kubeconfig   # a path (relative to the project), `~` allowed
+    kubernetes:kubeconfig: .state/kubeconfig   # a path (relative to the project, `~` allowed) or the document
     kubernetes:context: kind-platform          # required: the only context the stack acts on
     kubernetes:deleteUnreachable: "true"       # only where the cluster is disposable
 
-`stack_provider` reads that kubeconfig, stops with a `ConfigError` when it is
-missing or lacks the named context (so `preview` and `up` never fall back to
-whatever cluster is current), and returns the program's explicit provider for
-that cluster (StackProvider). Its `clusterIdentifier` is derived from the
-context's API server and CA:
-a new cluster behind the same stack (`make cluster-down` then `make cluster`) is a
-new provider, so `preview` shows every object to create again and `up` converges,
-instead of trusting state written against a cluster that no longer exists.
+`stack_provider` reads that kubeconfig (components/kubeconfig.py, the one reader),
+stops with a `ConfigError` when it is missing or lacks the named context (so
+`preview` and `up` never fall back to whatever cluster is current), and returns the
+program's explicit provider for that cluster (StackProvider). Its
+`clusterIdentifier` is derived from the context's API server and CA: a new cluster
+behind the same stack (`make cluster-down` then `make cluster`) is a new provider,
+so `preview` shows every object to create again and `up` converges, instead of
+trusting state written against a cluster that no longer exists.
 
-Before registering, each object is looked up in the cluster (ClusterReader): one
-that exists without a Pulumi field manager was made by someone else, and the program
-stops with its kind, name and the `pulumi import` line, so server-side apply never
-takes it over. Objects this stack made keep Pulumi's field manager, so after an
-interrupted `up` (a killed CLI leaves objects created but not recorded) the next
-`up` takes them back instead of failing on "already exists". The objects the stack
-keeps on `destroy` (`retainOnDelete`) are not looked up, so a later `up` takes its
-own data back.
+Before registering, each object is looked up in the cluster with the credentials
+the provider uses (exec credential plugins included): one that exists without a
+Pulumi field manager was made by someone else, and the program stops with its kind,
+name and the `pulumi import` line, so server-side apply never takes it over. Objects
+this stack made keep Pulumi's field manager, so after an interrupted `up` (a killed
+CLI leaves objects created but not recorded) the next `up` takes them back instead
+of failing on "already exists". The objects the stack keeps on `destroy`
+(`retainOnDelete`) are not looked up, so a later `up` takes its own data back.
+
+A cluster that cannot be read (the login command is missing or fails, the server
+does not answer or refuses the credentials) stops `preview` and `up` alike, with
+the cause: a preview that cannot see the cluster cannot say whether `up` would take
+an object over. `platform:ownershipCheck: false` turns the lookups off, visibly.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import http.client
-import json
-import os
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,12 +40,13 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
 
+from components.kubeconfig import ApiClient, Context, Kubeconfig, KubeconfigError
 from components.settings import ConfigError
 
 NAMESPACE = "kubernetes"
 PROVIDER_NAME = "cluster"
+OWNERSHIP_KEY = "platform:ownershipCheck"
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,13 @@ class ClusterConfig:
 
 @dataclass(frozen=True)
 class Cluster:
-    """A checked cluster: the kubeconfig text and the identity of the named context."""
+    """A checked cluster: the kubeconfig for the provider, the named context and its identity."""
 
     context: str
     kubeconfig: str
     identity: str
     server: str
+    endpoint: Context
 
 
 def read_config(config: pulumi.Config | None = None) -> ClusterConfig:
@@ -85,17 +87,6 @@ def _fix(context: str | None) -> str:
     )
 
 
-def _data(section: dict[str, Any], key: str, base: Path) -> bytes:
-    """`<key>-data` (base64) or the file `<key>` of a kubeconfig section, else b''."""
-    if section.get(f"{key}-data"):
-        return base64.b64decode(section[f"{key}-data"])
-    if section.get(key):
-        path = Path(os.path.expanduser(section[key]))
-        path = path if path.is_absolute() else base / path
-        return path.read_bytes() if path.exists() else b""
-    return b""
-
-
 def resolve(settings: ClusterConfig, project_dir: Path) -> Cluster:
     """Check that the kubeconfig exists and holds the named context; raise ConfigError otherwise."""
     if not settings.context:
@@ -104,37 +95,58 @@ def resolve(settings: ClusterConfig, project_dir: Path) -> Cluster:
         )
     if not settings.kubeconfig:
         raise ConfigError(f"kubernetes:kubeconfig is not set; {_fix(settings.context)}")
-    path = Path(os.path.expanduser(settings.kubeconfig))
-    path = path if path.is_absolute() else project_dir / path
-    if not path.is_file():
+    try:
+        kubeconfig = Kubeconfig.load(settings.kubeconfig, project_dir)
+    except FileNotFoundError as error:
         raise ConfigError(
-            f"kubernetes:kubeconfig: {path} does not exist; start the cluster this stack names "
-            f"(context {settings.context}: `make cluster` for the local stack) or point the key at its kubeconfig"
-        )
-    text = path.read_text()
-    document = yaml.safe_load(text) or {}
-    contexts = {item["name"]: item.get("context") or {} for item in document.get("contexts") or []}
-    if settings.context not in contexts:
-        found = ", ".join(sorted(contexts)) or "none"
-        raise ConfigError(
-            f"kubernetes:context: the stack names context '{settings.context}', but {path} has "
-            f"{found}; nothing was changed. Point kubernetes:kubeconfig at the kubeconfig of the "
-            f"cluster this stack belongs to (for the local stack: `make cluster` writes .state/kubeconfig "
-            f"with context {settings.context}), or, if this stack really belongs to another cluster, "
-            f"`pulumi config set kubernetes:context <context>`"
-        )
-    clusters = {item["name"]: item.get("cluster") or {} for item in document.get("clusters") or []}
-    cluster = clusters.get(contexts[settings.context].get("cluster", ""))
-    if cluster is None or not cluster.get("server"):
-        raise ConfigError(f"kubernetes:context: context '{settings.context}' in {path} names no cluster with a server")
+            f"{error}; start the cluster this stack names (context {settings.context}: `make cluster` for the "
+            "local stack) or point the key at its kubeconfig"
+        ) from error
+    except KubeconfigError as error:
+        raise ConfigError(f"{error}; nothing was changed") from error
+    path = kubeconfig.path or "the kubeconfig in kubernetes:kubeconfig"
+    try:
+        if settings.context not in kubeconfig.contexts():
+            found = ", ".join(kubeconfig.contexts()) or "none"
+            raise ConfigError(
+                f"kubernetes:context: the stack names context '{settings.context}', but {path} has "
+                f"{found}; nothing was changed. Point kubernetes:kubeconfig at the kubeconfig of the "
+                f"cluster this stack belongs to (for the local stack: `make cluster` writes .state/kubeconfig "
+                f"with context {settings.context}), or, if this stack really belongs to another cluster, "
+                f"`pulumi config set kubernetes:context <context>`"
+            )
+        endpoint = kubeconfig.context(settings.context)
+        authority = endpoint.certificate_authority()
+    except KubeconfigError as error:
+        raise ConfigError(f"{error}; nothing was changed") from error
     # Kubernetes has no cluster ID in its API; the API server's address together with
     # its CA certificate is new for every cluster kind or kwokctl creates.
-    digest = hashlib.sha256(cluster["server"].encode() + b"\n" + _data(cluster, "certificate-authority", path.parent))
+    digest = hashlib.sha256(endpoint.server.encode() + b"\n" + authority)
     return Cluster(
         context=settings.context,
-        kubeconfig=text,
+        kubeconfig=kubeconfig.provider_text(),
         identity=f"{settings.context}@{digest.hexdigest()[:16]}",
-        server=cluster["server"],
+        server=endpoint.server,
+        endpoint=endpoint,
+    )
+
+
+def unreadable(cluster: Cluster, cause: Exception, stopped: str = "Nothing was changed") -> ConfigError:
+    """The refusal when the cluster cannot be read: the cause, the keys, the ways out."""
+    head = (
+        str(cause)
+        if isinstance(cause, KubeconfigError)
+        else f"kubernetes:kubeconfig: the cluster of context '{cluster.context}' ({cluster.server}) cannot be read: "
+        f"{cause}"
+    )
+    return ConfigError(
+        f"{head.rstrip('.')}. {stopped}: before it registers an object the program looks it up with "
+        "the credentials the provider uses, so that it never takes over one this stack did not create, and it "
+        "does not go on without that check. Make those credentials work here (log in, install the command "
+        "the kubeconfig runs, reach the server: `kubectl --kubeconfig <kubernetes:kubeconfig> --context "
+        f"{cluster.context} get namespaces` shows the same problem), or, once you have checked yourself that "
+        f"none of the stack's objects exists, turn the check off: `pulumi config set {OWNERSHIP_KEY} false "
+        f'--stack {pulumi.get_stack()}` (docs/operations.md, "Objects the stack did not create")'
     )
 
 
@@ -149,53 +161,69 @@ class StackProvider:
     """
 
     provider: k8s.Provider
-    reader: ClusterReader | None = None
+    # The cluster's API as the provider reaches it; None when rendering manifests.
+    api: ApiClient | None = None
+    cluster: Cluster | None = None
+    check_ownership: bool = True
 
     def resource_options(self) -> pulumi.ResourceOptions:
         """Options for the top component: its children inherit the provider, and every
         object but the retained ones is checked against the cluster first (a
         transformation, so components stay as they are)."""
-        reader = [self.reader] if self.reader is not None and self.reader.usable else []
+        api, cluster = self.api, self.cluster
 
         def each_object(args: pulumi.ResourceTransformationArgs) -> None:
-            if not reader or not args.type_.startswith("kubernetes:") or args.opts.retain_on_delete:
+            if api is None or cluster is None or not self.check_ownership:
+                return
+            if not args.type_.startswith("kubernetes:") or args.opts.retain_on_delete:
                 return
             try:
-                problem = not_ours(args.type_, args.name, args.props, reader[0])
-            except OSError as error:
-                # Unreachable now: the provider reports that itself.
-                pulumi.log.warn(
-                    f"could not check for existing objects ({error}); check with `kubectl get` "
-                    "that none of this stack's objects exists before the first up"
-                )
-                reader.clear()
-                return
+                problem = not_ours(args.type_, args.name, args.props, api)
+            except (KubeconfigError, OSError) as error:
+                stopped = f"The program stopped before registering {args.name}"
+                raise unreadable(cluster, error, stopped) from error
             if problem:
                 raise ConfigError(problem)
 
         return pulumi.ResourceOptions(providers=[self.provider], transformations=[each_object])
 
 
-def stack_provider(name: str = PROVIDER_NAME, project_dir: Path | None = None) -> StackProvider:
-    """The Kubernetes provider of this stack, for the cluster its stack file names."""
+def stack_provider(
+    name: str = PROVIDER_NAME, project_dir: Path | None = None, check_ownership: bool = True
+) -> StackProvider:
+    """The Kubernetes provider of this stack, for the cluster its stack file names.
+    With `check_ownership` (platform:ownershipCheck), the cluster must answer first."""
     settings = read_config()
     # strictMode is read by the provider from the stack config (kubernetes:strictMode):
     # it refuses a default provider and an explicit one without kubeconfig and context.
-    reader: ClusterReader | None = None
     if settings.render_directory:
         # Render mode writes manifests and never contacts a cluster; the provider
         # refuses kubeconfig and context with it (so a render stack has no strictMode).
-        common: dict[str, Any] = {"render_yaml_to_directory": settings.render_directory, "cluster_identifier": "render"}
+        render = {"render_yaml_to_directory": settings.render_directory, "cluster_identifier": "render"}
+        return StackProvider(k8s.Provider(name, enable_server_side_apply=True, **render))
+    cluster = resolve(settings, project_dir or Path.cwd())
+    api = ApiClient(cluster.endpoint)
+    if check_ownership:
+        try:
+            # The API's root is served to authenticated users only, so a login or a
+            # server that fails stops the program here, before anything is registered.
+            api.get("/api")
+        except (KubeconfigError, OSError) as error:
+            raise unreadable(cluster, error) from error
     else:
-        cluster = resolve(settings, project_dir or Path.cwd())
-        reader = ClusterReader(cluster)
-        common = {
-            "kubeconfig": pulumi.Output.secret(cluster.kubeconfig),
-            "context": cluster.context,
-            "cluster_identifier": cluster.identity,
-            "delete_unreachable": settings.delete_unreachable,
-        }
-    return StackProvider(k8s.Provider(name, enable_server_side_apply=True, **common), reader)
+        pulumi.log.warn(
+            f"{OWNERSHIP_KEY} is false: objects are not looked up before they are registered, so one of the "
+            "same name that this stack did not create would be taken over on `up` and deleted on `destroy`"
+        )
+    provider = k8s.Provider(
+        name,
+        enable_server_side_apply=True,
+        kubeconfig=pulumi.Output.secret(cluster.kubeconfig),
+        context=cluster.context,
+        cluster_identifier=cluster.identity,
+        delete_unreachable=settings.delete_unreachable,
+    )
+    return StackProvider(provider, api, cluster, check_ownership)
 
 
 # --- objects that exist already ---------------------------------------------------
@@ -204,9 +232,9 @@ _CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "IngressCla
 # The provider's field managers (pulumi-kubernetes 4.x: `pulumi-kubernetes`, or with a
 # suffix under server-side apply): an object that carries one was made by a Pulumi stack.
 PULUMI_MANAGER = "pulumi-kubernetes"
-# The object's metadata without its contents (the API server's PartialObjectMetadata).
-PARTIAL_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
-TIMEOUT_SECONDS = 10
+# The object's metadata without its contents (the API server's PartialObjectMetadata,
+# as `kubectl get -o name` asks): no Secret data reaches the program.
+LOOKUP_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json"
 
 
 def _plural(kind: str) -> str:
@@ -228,88 +256,7 @@ def api_path(type_token: str, namespace: str | None, name: str) -> str:
     return f"{prefix}/namespaces/{namespace}/{_plural(kind)}/{name}"
 
 
-class ClusterReader:
-    """GETs against the named context's API server with the kubeconfig's own
-    credentials (certificates or a token). Kubeconfigs that run a command for their
-    credentials (cloud logins) are not read here; the provider's plain creates still
-    refuse existing objects there, with its own message."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        import ssl
-        import tempfile
-
-        document = yaml.safe_load(cluster.kubeconfig) or {}
-        contexts = {item["name"]: item.get("context") or {} for item in document.get("contexts") or []}
-        context = contexts[cluster.context]
-        clusters = {item["name"]: item.get("cluster") or {} for item in document.get("clusters") or []}
-        users = {item["name"]: item.get("user") or {} for item in document.get("users") or []}
-        server = clusters.get(context.get("cluster", ""), {})
-        user = users.get(context.get("user", ""), {})
-        self.server = cluster.server.rstrip("/")
-        # Metadata only (as `kubectl get -o name` asks): no Secret data reaches the program.
-        self.headers = {"Accept": f"{PARTIAL_METADATA}, application/json"}
-        self.usable = not ({"exec", "auth-provider"} & set(user))
-        self.context: ssl.SSLContext | None = None
-        self._connection: http.client.HTTPConnection | None = None
-        self._prefix = urllib.parse.urlsplit(self.server).path
-        if not self.usable or not self.server.startswith("https://"):
-            return
-        self.context = ssl.create_default_context()
-        ca = _data(server, "certificate-authority", Path.cwd())
-        if server.get("insecure-skip-tls-verify"):
-            self.context.check_hostname = False
-            self.context.verify_mode = ssl.CERT_NONE
-        elif ca:
-            self.context.load_verify_locations(cadata=ca.decode())
-        if user.get("token"):
-            self.headers["Authorization"] = f"Bearer {user['token']}"
-        cert, key = _data(user, "client-certificate", Path.cwd()), _data(user, "client-key", Path.cwd())
-        if cert and key:
-            with tempfile.TemporaryDirectory() as directory:
-                certfile, keyfile = Path(directory) / "cert", Path(directory) / "key"
-                certfile.touch(mode=0o600)
-                keyfile.touch(mode=0o600)
-                certfile.write_bytes(cert)
-                keyfile.write_bytes(key)
-                self.context.load_cert_chain(str(certfile), str(keyfile))
-
-    def get(self, path: str) -> dict[str, Any] | None:
-        """The object's metadata at `path`, or None when it does not exist. One
-        connection serves every lookup of a program run (a stack has hundreds)."""
-        for attempt in (1, 2):
-            connection = self._connection or self._connect()
-            try:
-                connection.request("GET", self._prefix + path, headers=self.headers)
-                response = connection.getresponse()
-                body = response.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                # The server closed an idle kept-alive connection: once more on a new one.
-                connection.close()
-                self._connection = None
-                if attempt == 2:
-                    raise
-                continue
-            if response.will_close:
-                self._connection = None
-            if response.status == 404:
-                return None
-            if response.status != 200:
-                raise OSError(f"GET {path}: HTTP {response.status} {response.reason}")
-            return dict(json.loads(body))
-        return None
-
-    def _connect(self) -> http.client.HTTPConnection:
-        url = urllib.parse.urlsplit(self.server)
-        connection: http.client.HTTPConnection
-        if url.scheme == "https":
-            connection = http.client.HTTPSConnection(url.netloc, timeout=TIMEOUT_SECONDS, context=self.context)
-        else:
-            connection = http.client.HTTPConnection(url.netloc, timeout=TIMEOUT_SECONDS)
-        self._connection = connection
-        return connection
-
-
-def not_ours(type_token: str, logical_name: str, props: Mapping[str, Any], reader: ClusterReader) -> str | None:
+def not_ours(type_token: str, logical_name: str, props: Mapping[str, Any], api: ApiClient) -> str | None:
     """Why registering this object would take over one the stack did not create, or None."""
     metadata = props.get("metadata")
     if metadata is None:
@@ -321,7 +268,7 @@ def not_ours(type_token: str, logical_name: str, props: Mapping[str, Any], reade
         name, namespace = getattr(metadata, "name", None), getattr(metadata, "namespace", None)
     if not isinstance(name, str) or not (namespace is None or isinstance(namespace, str)):
         return None
-    live = reader.get(api_path(type_token, namespace, name))
+    live = api.get(api_path(type_token, namespace, name), accept=LOOKUP_ACCEPT)
     if live is None:
         return None
     managers = {entry.get("manager", "") for entry in live.get("metadata", {}).get("managedFields") or []}

@@ -564,6 +564,9 @@ class Settings(Model):
     gateway: GatewaySettings
     metrics: MetricsSettings = MetricsSettings()
     backup_store: BackupStoreSettings | None = None
+    # Look each object up before registering it and refuse one this stack did not
+    # create (components/cluster.py); false turns the lookups off, with a warning.
+    ownership_check: bool = True
     secrets: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
     @property

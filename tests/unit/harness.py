@@ -223,7 +223,9 @@ def run_program(
     @pulumi.runtime.test
     def program() -> Any:
         settings = load_settings()
-        providers = stack_provider(project_dir=ROOT)
+        # The fixture's servers do not exist: only a test that brings a cluster looks objects up.
+        check = settings.ownership_check and cluster is not None
+        providers = stack_provider(project_dir=ROOT, check_ownership=check)
         platform = Platform(
             stack, settings, pod_monitors_available=pod_monitors_available, opts=providers.resource_options()
         )

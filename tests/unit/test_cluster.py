@@ -13,9 +13,11 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
+from components import kubeconfig as kubeconfig_module
 from components.cluster import ClusterConfig, api_path, resolve
 from components.settings import ConfigError
 from tests.unit.harness import ROOT, cluster_config, run_program, stack_config
+from tests.unit.kubeconfigs import exec_plugin, exec_user, runs, write_kubeconfig
 
 
 def kubeconfig(path: Path, context: str, server: str = "https://127.0.0.1:6443", ca: bytes = b"ca-1") -> Path:
@@ -137,6 +139,11 @@ class FakeApi(http.server.BaseHTTPRequestHandler):
     objects: ClassVar[dict[str, dict[str, Any]]] = {}
     connections: ClassVar[list[int]] = []
     accepts: ClassVar[list[str]] = []
+    paths: ClassVar[list[str]] = []
+    # The Authorization header the server wants; any when None.
+    authorization: ClassVar[str | None] = None
+    # After this many requests every further one is refused (403); never when None.
+    refuse_after: ClassVar[int | None] = None
 
     def setup(self) -> None:
         super().setup()
@@ -145,9 +152,15 @@ class FakeApi(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.connections[-1] += 1
         self.accepts.append(self.headers.get("Accept", ""))
+        self.paths.append(self.path)
         item = self.objects.get(self.path)
+        status = 200 if item else 404
+        if self.authorization is not None and self.headers.get("Authorization") != self.authorization:
+            item, status = {"kind": "Status", "code": 401}, 401
+        if self.refuse_after is not None and len(self.paths) > self.refuse_after:
+            item, status = {"kind": "Status", "code": 403}, 403
         body = json.dumps(item or {"kind": "Status", "code": 404}).encode()
-        self.send_response(200 if item else 404)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -161,7 +174,7 @@ class FakeApi(http.server.BaseHTTPRequestHandler):
 def api(tmp_path: Path) -> Iterator[tuple[Path, dict[str, dict[str, Any]]]]:
     """A local fake API server and a kubeconfig (context kind-platform, token) for it."""
     objects: dict[str, dict[str, Any]] = {}
-    handler = type("Handler", (FakeApi,), {"objects": objects, "connections": [], "accepts": []})
+    handler = type("Handler", (FakeApi,), {"objects": objects, "connections": [], "accepts": [], "paths": []})
     FakeApi.last = handler
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
@@ -228,8 +241,105 @@ def test_every_lookup_of_a_program_run_shares_one_connection_and_reads_metadata_
     run = run_program(stack_config("local"), stack="local", cluster=cluster)
     checked = [r for r in run.registrations if r.type.startswith("kubernetes:") and not r.retain_on_delete]
     handler = FakeApi.last
-    assert sum(handler.connections) == len([r for r in checked if r.k8s_name]), handler.connections
+    # First the API itself (can the cluster be read at all?), then one GET an object.
+    assert handler.paths[0] == "/api"
+    assert sum(handler.connections) == 1 + len([r for r in checked if r.k8s_name]), handler.connections
     # A new TLS connection per object cost a handshake each; a stack has hundreds.
     assert len(handler.connections) == 1, f"{len(handler.connections)} connections for {sum(handler.connections)} GETs"
     # Secrets are looked up too: their data must not reach the program.
-    assert set(handler.accepts) == {"application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json"}
+    assert set(handler.accepts[1:]) == {
+        "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json"
+    }
+
+
+# --- kubeconfigs whose user logs in through a command (the clouds) ----------------
+
+
+def exec_cluster(api: tuple[Path, dict[str, dict[str, Any]]], plugin: Path) -> dict[str, str]:
+    """The local stack's cluster keys for the fake API server, its user running `plugin`."""
+    path, _ = api
+    server = yaml.safe_load(path.read_text())["clusters"][0]["cluster"]["server"]
+    write_kubeconfig(path, server, exec_user(str(plugin)))
+    return cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
+
+
+@pytest.fixture(autouse=True)
+def no_cached_answers() -> Iterator[None]:
+    kubeconfig_module._exec_answers.clear()
+    yield
+    kubeconfig_module._exec_answers.clear()
+
+
+def test_an_exec_credential_kubeconfig_refuses_an_object_made_outside_the_stack(
+    api: tuple[Path, dict[str, dict[str, Any]]], tmp_path: Path
+) -> None:
+    _, objects = api
+    objects["/api/v1/namespaces/staging-web"] = managed_by("kubectl-create")
+    FakeApi.last.authorization = "Bearer from-the-cloud-login"
+    plugin = exec_plugin(tmp_path / "login", {"token": "from-the-cloud-login"})
+    with pytest.raises(ConfigError) as raised:
+        run_program(stack_config("local"), stack="local", cluster=exec_cluster(api, plugin))
+    assert "Namespace staging-web already exists in the cluster and was not created by this stack" in str(raised.value)
+    # One login for the whole run, however many objects are looked up.
+    assert runs(plugin) == 1
+
+
+def test_a_failing_login_command_stops_the_program_with_the_command_the_key_and_the_way_out(
+    api: tuple[Path, dict[str, dict[str, Any]]], tmp_path: Path
+) -> None:
+    plugin = exec_plugin(tmp_path / "login", exit_code=1, stderr="ERROR: Reauthentication required.")
+    with pytest.raises(ConfigError) as raised:
+        run_program(stack_config("local"), stack="local", cluster=exec_cluster(api, plugin))
+    message = str(raised.value)
+    assert message.startswith("kubernetes:kubeconfig: "), message
+    assert f"runs `{plugin}` for its credentials, which exited 1: ERROR: Reauthentication required." in message
+    assert "Nothing was changed" in message
+    assert "`pulumi config set platform:ownershipCheck false --stack local`" in message
+    from tests.unit.harness import last_run
+
+    assert last_run().registrations == []
+
+
+def test_a_server_that_does_not_answer_stops_the_program(tmp_path: Path) -> None:
+    # Nothing listens on port 1 of the loopback address.
+    path = kubeconfig(tmp_path / "kubeconfig", "kind-platform", server="http://127.0.0.1:1")
+    with pytest.raises(ConfigError) as raised:
+        run_program(
+            stack_config("local"), stack="local", cluster=cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
+        )
+    message = str(raised.value)
+    assert "context 'kind-platform' (http://127.0.0.1:1) cannot be read" in message
+    assert "Connection refused" in message and "platform:ownershipCheck false" in message
+
+
+def test_credentials_the_server_refuses_stop_the_program(api: tuple[Path, dict[str, dict[str, Any]]]) -> None:
+    path, _ = api
+    FakeApi.last.authorization = "Bearer another-token"
+    with pytest.raises(ConfigError, match=r"cannot be read: GET .*/api: HTTP 401"):
+        run_program(
+            stack_config("local"), stack="local", cluster=cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
+        )
+
+
+def test_a_lookup_that_fails_midway_stops_the_program(api: tuple[Path, dict[str, dict[str, Any]]]) -> None:
+    path, objects = api
+    # The server answers the first request (the API), then refuses every lookup.
+    objects["/api"] = {"kind": "APIVersions"}
+    FakeApi.last.authorization = None
+    FakeApi.last.refuse_after = 1
+    with pytest.raises(ConfigError, match=r"cannot be read: GET .*: HTTP 403"):
+        run_program(
+            stack_config("local"), stack="local", cluster=cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
+        )
+
+
+def test_with_the_check_off_nothing_is_looked_up_and_a_warning_says_so(
+    api: tuple[Path, dict[str, dict[str, Any]]], caplog: pytest.LogCaptureFixture
+) -> None:
+    path, objects = api
+    objects["/api/v1/namespaces/staging-web"] = managed_by("kubectl-create")
+    cluster = cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
+    run = run_program(stack_config("local") | {"ownershipCheck": False}, stack="local", cluster=cluster)
+    assert run.one("Namespace", "staging-web")
+    assert FakeApi.last.paths == []
+    assert any("platform:ownershipCheck is false" in record.getMessage() for record in caplog.records)

@@ -11,13 +11,13 @@ import threading
 from collections.abc import Iterator
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 import yaml
 
 from components.discovery import serves
+from components.kubeconfig import ApiClient, Kubeconfig
 from components.settings import ConfigError
 from tests.unit.harness import Registration, Run, last_run, run_program, stack_config
 
@@ -227,8 +227,10 @@ class _Discovery(BaseHTTPRequestHandler):
     """An API server's discovery endpoint: monitoring.coreos.com/v1 if `groups` says so."""
 
     groups: ClassVar[dict[str, list[str]]] = {}
+    authorizations: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
+        self.authorizations.append(self.headers.get("Authorization", ""))
         resources = self.groups.get(self.path.removeprefix("/apis/"))
         if resources is None:
             self.send_response(404)
@@ -254,53 +256,52 @@ class _Discovery(BaseHTTPRequestHandler):
         pass
 
 
-def _kubeconfig(server: str) -> str:
-    return yaml.safe_dump(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "test", "cluster": {"server": server}}],
-            "users": [{"name": "test", "user": {"token": "test-token"}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
-            "current-context": "test",
-        }
-    )
+def _api(server: str) -> ApiClient:
+    """The API client the program would make for a kubeconfig naming `server` (current context)."""
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "test", "cluster": {"server": server}}],
+        "users": [{"name": "test", "user": {"token": "test-token"}}],
+        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
+        "current-context": "test",
+    }
+    return ApiClient(Kubeconfig.parse(yaml.safe_dump(document), None).context(None))
 
 
 @pytest.fixture
-def api_server() -> Iterator[tuple[type[_Discovery], str]]:
-    handler = type("Discovery", (_Discovery,), {"groups": {}})
+def api_server() -> Iterator[tuple[type[_Discovery], ApiClient]]:
+    handler = type("Discovery", (_Discovery,), {"groups": {}, "authorizations": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield handler, _kubeconfig(f"http://127.0.0.1:{server.server_port}")
+    yield handler, _api(f"http://127.0.0.1:{server.server_port}")
     server.shutdown()
     server.server_close()
 
 
 def test_detection_finds_pod_monitors_where_the_cluster_serves_them(
-    api_server: tuple[type[_Discovery], str],
+    api_server: tuple[type[_Discovery], ApiClient],
 ) -> None:
-    handler, kubeconfig = api_server
+    handler, api = api_server
     handler.groups["monitoring.coreos.com/v1"] = ["servicemonitors", "podmonitors"]
-    assert serves("monitoring.coreos.com", "v1", "podmonitors", kubeconfig=kubeconfig, context=None)
+    assert serves("monitoring.coreos.com", "v1", "podmonitors", api=api)
 
 
-def test_detection_finds_nothing_where_the_group_is_missing(api_server: tuple[type[_Discovery], str]) -> None:
-    handler, kubeconfig = api_server
-    assert not serves("monitoring.coreos.com", "v1", "podmonitors", kubeconfig=kubeconfig, context=None)
+def test_detection_finds_nothing_where_the_group_is_missing(api_server: tuple[type[_Discovery], ApiClient]) -> None:
+    handler, api = api_server
+    assert not serves("monitoring.coreos.com", "v1", "podmonitors", api=api)
     handler.groups["monitoring.coreos.com/v1"] = ["servicemonitors"]
-    assert not serves("monitoring.coreos.com", "v1", "podmonitors", kubeconfig=kubeconfig, context=None)
+    assert not serves("monitoring.coreos.com", "v1", "podmonitors", api=api)
 
 
-def test_detection_does_not_fail_when_the_cluster_cannot_be_asked(
-    api_server: tuple[type[_Discovery], str], tmp_path: Path
-) -> None:
-    handler, kubeconfig = api_server
-    handler.groups["monitoring.coreos.com/v1"] = ["podmonitors"]
+def test_detection_does_not_fail_when_the_cluster_cannot_be_asked() -> None:
     # Nothing listens on port 1 of the loopback address.
-    unreachable = _kubeconfig("http://127.0.0.1:1")
-    assert not serves("monitoring.coreos.com", "v1", "podmonitors", kubeconfig=unreachable, context=None)
-    path = tmp_path / "kubeconfig"
-    path.write_text(kubeconfig)
-    assert not serves("monitoring.coreos.com", "v1", "podmonitors", kubeconfig=str(path), context="no-such-context")
+    assert not serves("monitoring.coreos.com", "v1", "podmonitors", api=_api("http://127.0.0.1:1"))
+
+
+def test_detection_sends_the_kubeconfig_credentials(api_server: tuple[type[_Discovery], ApiClient]) -> None:
+    handler, api = api_server
+    handler.groups["monitoring.coreos.com/v1"] = ["podmonitors"]
+    serves("monitoring.coreos.com", "v1", "podmonitors", api=api)
+    assert handler.authorizations == ["Bearer test-token"]
