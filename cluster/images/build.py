@@ -17,7 +17,7 @@ upstream reference (`docker.io/library/redis:7-alpine`), so the stack files keep
 references a kind user pulls. docs/images.md, "Images built here", says what each is.
 
 Only the standard library: this runs with the system python3 before the venv exists.
-Debian tools it needs (mmdebstrap) come from cluster/node-packages.sh.
+Debian tools it needs (mmdebstrap) come from cluster/node/packages.sh.
 """
 
 from __future__ import annotations
@@ -509,7 +509,7 @@ def recipe_hash(recipe: Recipe, binaries: Mapping[str, Path]) -> str:
 
 
 def ensure_host_packages(ctx: Context) -> None:
-    ctx.run([str(ROOT / "cluster" / "node-packages.sh"), *HOST_PACKAGES])
+    ctx.run([str(ROOT / "cluster" / "node" / "packages.sh"), *HOST_PACKAGES])
 
 
 def users_hook(users: Sequence[User]) -> str:
@@ -615,26 +615,11 @@ def say(line: str) -> None:
     print(f"[images] {line}", flush=True)
 
 
-@contextlib.contextmanager
-def build_lock(images: Path, name: str) -> Iterator[None]:
-    """One build of an image at a time per cache: two checkouts (or CI and a
-    developer) building the same recipe would share its temporary directory."""
-    images.mkdir(parents=True, exist_ok=True)
-    with open(images / f".{name}.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"{name} ... another build of it is running; waiting")
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def build_one(recipe: Recipe, binaries: Mapping[str, Path], out: Path | None) -> Path:
     key = recipe_hash(recipe, binaries)
     images = CACHE / "images"
     layout = images / f"{recipe.name}-{key}"
-    with build_lock(images, recipe.name):
-        build_if_missing(recipe, binaries, key, layout)
+    build_if_missing(recipe, binaries, key, layout)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         link = out / recipe.name

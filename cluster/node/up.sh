@@ -181,4 +181,6 @@ wait_for "node $NODE_NAME to be Ready" kc wait --for=condition=Ready "node/$NODE
 render addons.yaml | kc apply -f - >/dev/null
 wait_for "CoreDNS" kc -n kube-system rollout status deployment/coredns --timeout=2s
 wait_for "the local-path provisioner" kc -n local-path-storage rollout status deployment/local-path-provisioner --timeout=2s
+say "images are built here, never pulled; stand-ins (the upstream program is not to be had, docs/images.md):"
+python3 "$ROOT/cluster/images/build.py" --list | awk '/STAND-IN/ { print "[node]   " $2 " (stand-in)" }'
 say "node cluster '$NAME' up in $(($(date +%s) - T0))s: API https://127.0.0.1:$API_PORT, gateway NodePorts on 127.0.0.1:$HTTP_PORT (HTTP) and 127.0.0.1:$HTTPS_PORT (HTTPS)"

@@ -4,7 +4,7 @@ is the server's on the next `up` and the old one stops working."""
 
 from __future__ import annotations
 
-from tests.node.conftest import NAMESPACES, Node
+from tests.node.conftest import NAMESPACES, Node, stack_config
 
 
 def pods(node: Node) -> dict[str, str]:
@@ -28,3 +28,16 @@ def test_rotating_the_redis_password_rolls_redis_and_its_readers_only(node: Node
     assert node.exec("staging-infra", pod, "redis-cli", "ping").stdout.strip() == "PONG"
     with_old = node.exec("staging-infra", pod, "env", f"REDISCLI_AUTH={old_password}", "redis-cli", "ping", check=False)
     assert "WRONGPASS" in with_old.stdout + with_old.stderr, with_old
+
+
+def test_a_changed_config_value_rolls_only_its_reader_and_is_seen_inside(node: Node) -> None:
+    apps = [a["name"] for a in stack_config(node)["platform:apps"]]
+    before = pods(node)
+    node.pulumi("config", "set", "--path", f"platform:apps[{apps.index('web')}].env.GREETING", "hello-from-config")
+    node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
+    after = pods(node)
+    rolled = sorted({name.rsplit("-", 2)[0] for uid, name in before.items() if uid not in after})
+    assert rolled == ["web"], rolled
+    # whoami prints its environment with ?env=true: the value inside the new container.
+    _, _, body = node.get("/?env=true")
+    assert "GREETING=hello-from-config" in body, body

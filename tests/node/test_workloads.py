@@ -3,7 +3,11 @@ route answered by a pod of the right app through the port published on the host.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
+import socket
 import time
 
 from tests.node.conftest import NAMESPACES, Node
@@ -49,14 +53,19 @@ def test_every_workload_runs_ready_with_no_restart(node: Node) -> None:
 
 
 def test_pods_run_in_containers_on_the_node(node: Node) -> None:
-    nodes = node.objects("nodes")
-    assert len(nodes) == 1 and "kwok.x-k8s.io/node" not in nodes[0]["metadata"].get("annotations", {}), nodes
-    runtime = nodes[0]["status"]["nodeInfo"]["containerRuntimeVersion"]
-    assert runtime.startswith("containerd://1.6"), runtime
-    pod = node.objects("pods", "staging-web")[0]
-    hostname = node.exec("staging-web", pod["metadata"]["name"], "/whoami", "--help", check=False)
-    assert pod["status"]["podIP"].startswith("10.244."), pod["status"]
-    assert hostname.returncode in (0, 2), hostname.stderr
+    (only,) = node.objects("nodes")
+    assert "kwok.x-k8s.io/node" not in only["metadata"].get("annotations", {}), only["metadata"]
+    assert only["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://1.6"), only["status"]
+    command = node.exec("staging-infra", "postgres-0", "cat", "/proc/1/cmdline").stdout
+    assert command.split("\0")[0] == "postgres", command
+    assert node.objects("pods", "staging-infra")[0]["status"]["podIP"].startswith("10.244.")
+
+
+def served_by(body: str) -> str:
+    """The pod that answered: whoami's `Hostname:` line, or `hostname` of its JSON (/api)."""
+    if body.startswith("{"):
+        return str(json.loads(body)["hostname"])
+    return next(line.split(": ", 1)[1] for line in body.splitlines() if line.startswith("Hostname: "))
 
 
 def test_each_route_reaches_a_pod_of_its_app(node: Node) -> None:
@@ -64,8 +73,26 @@ def test_each_route_reaches_a_pod_of_its_app(node: Node) -> None:
     for path, namespace in (("/", "staging-web"), ("/api", "staging-core"), ("/ai", "staging-ai")):
         status, _, body = node.get(path)
         assert status == 200, (path, status, body)
-        hostname = next(line.split(": ", 1)[1] for line in body.splitlines() if line.startswith("Hostname: "))
-        assert hostname in pods[namespace], (path, hostname, pods[namespace])
+        assert served_by(body) in pods[namespace], (path, body[:400], pods[namespace])
+
+
+def test_path_boundaries_hold(node: Node) -> None:
+    # A Prefix path matches by path element (the Ingress spec): /apidocs is not /api.
+    for path, not_namespace in (("/apidocs", "staging-core"), ("/authors", "staging-infra"), ("/aide", "staging-ai")):
+        status, _, body = node.get(path)
+        pods = {p["metadata"]["name"] for p in node.objects("pods", not_namespace)}
+        answered = served_by(body) if "Hostname: " in body or body.startswith("{") else ""
+        assert answered not in pods, (path, status, body[:400])
+
+
+def test_the_gateway_sets_forwarded_headers(node: Node) -> None:
+    _, _, body = node.get("/ai", {"X-Forwarded-For": "203.0.113.9"})
+    headers = {line.split(": ", 1)[0].lower(): line.split(": ", 1)[1] for line in body.splitlines() if ": " in line}
+    assert headers.get("x-forwarded-host") == "localhost", body
+    assert headers.get("x-forwarded-proto") == "http", body
+    assert headers.get("x-forwarded-port") == "80", body
+    # What a client claims is not passed on: the gateway names the peer it saw.
+    assert "203.0.113.9" not in headers.get("x-forwarded-for", ""), body
 
 
 def test_authentik_answers_under_auth(node: Node) -> None:
@@ -73,3 +100,28 @@ def test_authentik_answers_under_auth(node: Node) -> None:
     assert status == 200, (status, body)
     status, _, body = node.get("/auth/")
     assert status in (200, 302), (status, body)
+
+
+def test_a_websocket_on_api_goes_through_the_gateway_and_echoes(node: Node) -> None:
+    key = base64.b64encode(os.urandom(16)).decode()
+    with socket.create_connection(("127.0.0.1", node.http_port), timeout=10) as sock:
+        sock.sendall(
+            (
+                "GET /api HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1024)
+        status, _, rest = head.partition(b"\r\n\r\n")
+        accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+        assert status.startswith(b"HTTP/1.1 101") and b"Sec-WebSocket-Accept: " + accept in status, status
+        message = b"hello through the gateway"
+        mask = os.urandom(4)
+        sock.sendall(bytes([0x81, 0x80 | len(message)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(message)))
+        frame = rest
+        while len(frame) < 2 + len(message):
+            frame += sock.recv(1024)
+        assert frame[0] == 0x81 and frame[1] == len(message), frame
+        assert frame[2 : 2 + len(message)] == message

@@ -236,6 +236,24 @@ def test_gateway_reads_only_the_namespaces_it_routes() -> None:
 
 
 @every_stack
+def test_gateway_reports_where_each_ingress_is_reached(stack: str) -> None:
+    # `pulumi up` waits for every Ingress' status: a NodePort Service has no address
+    # of its own, so Traefik writes the host the cluster publishes the ports for.
+    run = built(stack)
+    gateway = run.one("Deployment", "gateway")
+    args = gateway.pod_spec()["containers"][0]["args"]
+    service = run.one("Service", "gateway")
+    endpoint = [a for a in args if a.startswith("--providers.kubernetesingress.ingressendpoint.")]
+    if service.inputs["spec"]["type"] == "LoadBalancer":
+        assert endpoint == [
+            f"--providers.kubernetesingress.ingressendpoint.publishedservice={gateway.namespace}/gateway"
+        ]
+    else:
+        host = run.of_kind("Ingress")[0].inputs["spec"]["rules"][0]["host"]
+        assert endpoint == [f"--providers.kubernetesingress.ingressendpoint.hostname={host}"]
+
+
+@every_stack
 def test_gateway_test_binary_is_the_deployed_traefik(stack: str) -> None:
     # tests/e2e/test_gateway_traefik.py runs the binary that tools/bootstrap.sh fetches.
     pinned = re.search(r"^TRAEFIK_VERSION=(\S+)$", (ROOT / "tools" / "versions.env").read_text(), re.MULTILINE)

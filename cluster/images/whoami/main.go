@@ -70,7 +70,7 @@ func main() {
 	mux.HandleFunc("/health", healthHandler)
 	mux.HandleFunc("/", whoamiHandler)
 
-	var handler http.Handler = mux
+	var handler http.Handler = websocketsAnywhere(mux)
 	if verbose {
 		handler = logged(mux)
 	}
@@ -89,6 +89,19 @@ func main() {
 		server.TLSConfig = &tls.Config{ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert}
 	}
 	log.Fatal(server.ListenAndServeTLS(cert, key))
+}
+
+// websocketsAnywhere answers a WebSocket upgrade on any path with the echo, where
+// upstream whoami does so on /echo only: the stand-in serves apps routed under a
+// prefix (/api), whose real services take WebSockets under their own paths.
+func websocketsAnywhere(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if headerHas(r.Header, "Upgrade", "websocket") {
+			echoHandler(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func logged(next http.Handler) http.Handler {
