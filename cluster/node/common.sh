@@ -42,6 +42,12 @@ cgroup_hierarchies() {
 }
 CGROUP_HIERARCHIES=$(cgroup_hierarchies)
 
+# Every cgroup mount under /sys/fs/cgroup, the v2 one of a hybrid machine too: runc
+# makes the containers' cgroups there as well, and down.sh removes them from each.
+cgroup_mounts() {
+    awk '($3 == "cgroup" || $3 == "cgroup2") && $2 ~ "^/sys/fs/cgroup(/|$)" { print $2 }' /proc/mounts
+}
+
 # Where this machine's own traffic leaves: the interfaces of its default routes.
 uplinks() { ip -o route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") print $(i + 1)}' | sort -u; }
 

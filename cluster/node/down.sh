@@ -15,9 +15,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$ROOT/cluster/node/common.sh"
 
 cgroup_dirs() { # every cgroup directory of the node, deepest first
-    local h
-    for h in $CGROUP_HIERARCHIES; do
-        if [[ -d /sys/fs/cgroup/$h/$NAME ]]; then find "/sys/fs/cgroup/$h/$NAME" -type d; fi
+    local m
+    for m in $(cgroup_mounts); do
+        if [[ -d $m/$NAME ]]; then find "$m/$NAME" -type d; fi
     done | awk '{ print length($0) " " $0 }' | sort -rn | cut -d' ' -f2-
 }
 
