@@ -4,20 +4,20 @@ knows both the stack file's shape and the components' inputs."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypedDict
 
 import pulumi
 from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
 from pydantic import BaseModel
 
-from components.app_tier import AppArgs, Autoscaling
-from components.authentik_stack import AuthentikArgs, needs_redis
+from components.app_tier import AppArgs, AppTier, Autoscaling
+from components.authentik_stack import AuthentikArgs, AuthentikStack, needs_redis
 from components.contracts import Backing, Exporter, Peer, Scraping
-from components.ingress_gateway import GatewayArgs, Tls
-from components.namespace_layout import NamespaceArgs
-from components.postgres_stateful_set import BackupArgs, BackupStore, PostgresArgs
-from components.redis_cache import RedisArgs
+from components.ingress_gateway import GatewayArgs, IngressGateway, Tls
+from components.namespace_layout import NamespaceArgs, NamespaceLayout
+from components.postgres_stateful_set import BackupArgs, BackupStore, PostgresArgs, PostgresStatefulSet
+from components.redis_cache import RedisArgs, RedisCache
 from components.settings import (
     AppSettings,
     AuthentikSettings,
@@ -293,6 +293,41 @@ def _app(app: AppSettings, settings: Settings, gateway: Peer) -> AppArgs:
         session_affinity=app.session_affinity,
         allow_internet=app.allow_internet,
     )
+
+
+@dataclass(frozen=True)
+class NameSource:
+    """A config value that names Kubernetes objects: `key` as the user writes it,
+    its `value`, and the component given it. An object of that component whose name
+    contains the value was named from the key; `namespace` (None: any) narrows it to
+    the objects in that namespace, for components given several (one per app)."""
+
+    key: str
+    value: str
+    component: type[pulumi.ComponentResource]
+    namespace: str | None = None
+
+
+def name_sources(settings: Settings) -> list[NameSource]:
+    """Every config value that a component names its objects after, with its key."""
+    sources = [
+        NameSource(f"namespaces[{i}].name", namespace.name, NamespaceLayout, namespace.name)
+        for i, namespace in enumerate(settings.namespaces)
+    ]
+    for key, section, component in (
+        ("postgres", settings.postgres, PostgresStatefulSet),
+        ("redis", settings.redis, RedisCache),
+        ("authentik", settings.authentik, AuthentikStack),
+    ):
+        if section is not None:
+            sources.append(NameSource(f"{key}.name", section.name, component, section.namespace))
+    sources += [NameSource(f"apps[{i}].name", app.name, AppTier, app.namespace) for i, app in enumerate(settings.apps)]
+    gateway = settings.gateway
+    sources += [
+        NameSource("gateway.name", gateway.name, IngressGateway),
+        NameSource("gateway.className", gateway.class_name, IngressGateway),
+    ]
+    return sources
 
 
 def namespace_args(namespace: NamespaceSettings) -> NamespaceArgs:

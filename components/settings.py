@@ -11,8 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -29,11 +28,11 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components.authentik_stack import needs_redis
 from components.contracts import route_path
 from components.targets import TARGETS, TargetProfile
 
 CONFIG_NAMESPACE = "platform"
+INVALID = "invalid stack configuration, nothing was changed:"
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
 _QUANTITY_SUFFIX: dict[str, Decimal] = {
@@ -75,6 +74,11 @@ PLATFORM_NAMESPACE_LABELS = ("environment", "status", "app.kubernetes.io/part-of
 
 class ConfigError(pulumi.RunError):
     """Stack configuration that cannot be deployed; raised before any resource exists."""
+
+
+def invalid(problems: Sequence[str]) -> ConfigError:
+    """The error for `problems`, each a line `<key>: <what is wrong>; <the fix>`."""
+    return ConfigError(INVALID + "".join(f"\n  platform:{problem}" for problem in problems))
 
 
 def quantity_value(value: str) -> Decimal:
@@ -529,9 +533,9 @@ class MetricsSettings(Model):
 
     enabled: bool | None = None
     scraper_namespace: Name = "monitoring"
-    scraper_pod_labels: dict[str, str] = Field(default_factory=dict)
+    scraper_pod_labels: Labels = Field(default_factory=dict)
     monitors: bool | None = None
-    monitor_labels: dict[str, str] = Field(default_factory=dict)
+    monitor_labels: Labels = Field(default_factory=dict)
     interval: str = "30s"
     postgres_exporter: Exporter = Exporter(
         image="prometheuscommunity/postgres-exporter:v0.20.1",
@@ -672,151 +676,9 @@ class Settings(Model):
                 f"{secret_key}: this secret is not used by any app; reference it from an app's "
                 f"secretEnv or run `pulumi config rm platform:{secret_key}`"
             )
-        problems += _name_problems(derived_objects(self))
         if problems:
             raise ValueError("\n".join(problems))
         return self
-
-
-@dataclass(frozen=True)
-class DerivedObject:
-    """A Kubernetes object the platform creates, named from the config value at `key`."""
-
-    key: str
-    base: str
-    kind: str
-    namespace: str | None
-    name: str
-
-
-# Longest names Kubernetes takes, where shorter than a DNS subdomain's 253, and why.
-NAME_LIMITS: dict[str, tuple[int, str]] = {
-    "Service": (63, "Service names are DNS labels"),
-    "Deployment": (63, "its pods carry the name as the label app.kubernetes.io/name"),
-    "StatefulSet": (52, "its pods carry the label controller-revision-hash, the name plus 11 characters"),
-    "CronJob": (52, "the CronJob controller appends 11 characters to name its Jobs"),
-}
-
-
-def derived_objects(settings: Settings) -> list[DerivedObject]:
-    """Every namespaced object whose name comes from config, as the components name them."""
-    return list(_derived(settings))
-
-
-def _derived(settings: Settings) -> Iterator[DerivedObject]:
-    def made(key: str, base: str, namespace: str, *objects: tuple[str, str]) -> Iterator[DerivedObject]:
-        for kind, suffix in objects:
-            yield DerivedObject(key, base, kind, namespace, base + suffix)
-
-    def postgres(key: str, base: str, namespace: str, backup: bool) -> Iterator[DerivedObject]:
-        yield from made(
-            key,
-            base,
-            namespace,
-            ("Service", ""),
-            ("Service", "-headless"),
-            ("StatefulSet", ""),
-            ("Secret", "-credentials"),
-            ("ConfigMap", "-init"),
-            ("NetworkPolicy", ""),
-        )
-        if backup:
-            yield from made(key, base, namespace, ("PersistentVolumeClaim", "-backups"), ("CronJob", "-backup"))
-            yield from made(key, base, namespace, ("NetworkPolicy", "-backup"))
-
-    def redis(key: str, base: str, namespace: str, persistent: bool) -> Iterator[DerivedObject]:
-        yield from made(
-            key, base, namespace, ("Service", ""), ("Deployment", ""), ("Secret", "-credentials"), ("NetworkPolicy", "")
-        )
-        if persistent:
-            yield from made(key, base, namespace, ("PersistentVolumeClaim", "-data"))
-
-    for i, namespace in enumerate(settings.namespaces):
-        key = f"namespaces[{i}].name"
-        yield from made(key, "", namespace.name, ("NetworkPolicy", "default-deny"), ("NetworkPolicy", "allow-dns"))
-        if namespace.quota is not None:
-            yield DerivedObject(key, namespace.name, "ResourceQuota", namespace.name, f"{namespace.name}-quota")
-    if settings.postgres is not None:
-        pg = settings.postgres
-        yield from postgres("postgres.name", pg.name, pg.namespace, pg.backup is not None)
-    if settings.redis is not None:
-        rd = settings.redis
-        yield from redis("redis.name", rd.name, rd.namespace, rd.persistence != "none")
-    if settings.authentik is not None:
-        auth = settings.authentik
-        key, ns = "authentik.name", auth.namespace
-        yield from made(
-            key,
-            auth.name,
-            ns,
-            ("Service", "-server"),
-            ("Deployment", "-server"),
-            ("Deployment", "-worker"),
-            ("NetworkPolicy", "-server"),
-            ("NetworkPolicy", "-worker"),
-            ("Secret", "-secrets"),
-            ("ConfigMap", "-config"),
-            ("PersistentVolumeClaim", "-media"),
-        )
-        for role, replicas in (("-server", auth.server_replicas), ("-worker", auth.worker_replicas)):
-            if replicas >= 2:
-                yield from made(key, auth.name, ns, ("PodDisruptionBudget", role))
-        for found in postgres(key, f"{auth.name}-postgres", ns, backup=False):
-            yield DerivedObject(key, auth.name, found.kind, ns, found.name)
-        if needs_redis(auth.image):
-            for found in redis(key, f"{auth.name}-redis", ns, persistent=True):
-                yield DerivedObject(key, auth.name, found.kind, ns, found.name)
-    for i, app in enumerate(settings.apps):
-        if app.image is None:
-            continue
-        key = f"apps[{i}].name"
-        yield from made(key, app.name, app.namespace, ("Service", ""), ("Deployment", ""), ("NetworkPolicy", ""))
-        if app.env:
-            yield from made(key, app.name, app.namespace, ("ConfigMap", "-config"))
-        if app.secret_env or app.uses:
-            yield from made(key, app.name, app.namespace, ("Secret", "-secrets"))
-        if app.autoscaling is not None:
-            yield from made(key, app.name, app.namespace, ("HorizontalPodAutoscaler", ""))
-        if (app.autoscaling.min_replicas if app.autoscaling else app.replicas) >= 2:
-            yield from made(key, app.name, app.namespace, ("PodDisruptionBudget", ""))
-    gw = settings.gateway
-    if gw.install:
-        yield from made(
-            "gateway.name",
-            gw.name,
-            gw.namespace,
-            ("Service", ""),
-            ("Deployment", ""),
-            ("ServiceAccount", ""),
-            ("NetworkPolicy", ""),
-        )
-        if gw.replicas >= 2:
-            yield from made("gateway.name", gw.name, gw.namespace, ("PodDisruptionBudget", ""))
-    routed = {app.namespace for app in settings.apps if app.image is not None and app.path is not None}
-    if settings.authentik is not None:
-        routed.add(settings.authentik.namespace)
-    for routed_namespace in sorted(routed):
-        yield DerivedObject("gateway.name", gw.name, "Ingress", routed_namespace, gw.name)
-
-
-def _name_problems(objects: list[DerivedObject]) -> list[str]:
-    problems: list[str] = []
-    seen: dict[tuple[str, str | None, str], DerivedObject] = {}
-    for obj in objects:
-        limit, reason = NAME_LIMITS.get(obj.kind, (253, "names are DNS subdomains"))
-        if len(obj.name) > limit:
-            room = limit - (len(obj.name) - len(obj.base))
-            problems.append(
-                f"{obj.key}: '{obj.base}' makes the {obj.kind} '{obj.name}' ({len(obj.name)} characters), "
-                f"longer than the {limit} Kubernetes allows ({reason}); shorten {obj.key} to at most {room} characters"
-            )
-        first = seen.setdefault((obj.kind, obj.namespace, obj.name), obj)
-        if first is not obj and first.key != obj.key:
-            problems.append(
-                f"{obj.key}: the {obj.kind} '{obj.name}' in namespace {obj.namespace} is also made by "
-                f"platform:{first.key}; give one of them another name"
-            )
-    return problems
 
 
 def _undeclared(key: str, namespace: str) -> str:
@@ -856,7 +718,7 @@ def _format_errors(error: ValidationError, raw: Mapping[str, Any]) -> str:
         else:
             # Cross-field checks already start each line with the key they are about.
             lines.extend(f"  platform:{line}" for line in message.split("\n"))
-    return "invalid stack configuration, nothing was changed:\n" + "\n".join(lines)
+    return INVALID + "\n" + "\n".join(lines)
 
 
 _CREDENTIAL_WORDS = ("key", "token", "password", "secret", "credential")
@@ -954,13 +816,11 @@ def load_settings() -> Settings:
             raw[key] = value
         elif key in referenced:
             problems.append(
-                f"  platform:{key}: this credential is stored in plaintext; "
+                f"{key}: this credential is stored in plaintext; "
                 f"set it with `pulumi config set --secret platform:{key} <value>`"
             )
         else:
-            problems.append(
-                f"  platform:{key}: unknown key; check its spelling against the README's config table, or remove it"
-            )
+            problems.append(f"{key}: unknown key; check its spelling against the README's config table, or remove it")
     if problems:
-        raise ConfigError("invalid stack configuration, nothing was changed:\n" + "\n".join(problems))
+        raise invalid(problems)
     return parse_settings(raw, secrets)

@@ -199,6 +199,7 @@ def run_program(
     cluster with the Prometheus Operator's CRDs if `pod_monitors_available`.
     `cluster` is the `kubernetes:*` config (default: the stack file's, see cluster_config)."""
     from components.cluster import stack_provider
+    from components.object_names import check_names
     from components.platform import Platform
     from components.settings import load_settings
 
@@ -223,6 +224,7 @@ def run_program(
     @pulumi.runtime.test
     def program() -> Any:
         settings = load_settings()
+        check_names(settings)
         providers = stack_provider(project_dir=ROOT)
         platform = Platform(
             stack, settings, pod_monitors_available=pod_monitors_available, opts=providers.resource_options()

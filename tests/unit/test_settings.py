@@ -174,11 +174,13 @@ BAD_INPUTS: list[tuple[str, str, Mutation, str, str]] = [
         "Service names must start with a letter",
     ),
     (
-        "authentik name too long for its database's headless Service",
+        "authentik name too long for its database's StatefulSet",
         "local",
         _set("authentik.name", "a" * 46),
         "platform:authentik.name",
-        "shorten authentik.name to at most 45 characters",
+        "makes the StatefulSet '" + "a" * 46 + "-postgres' (55 characters), longer than the 52 Kubernetes allows "
+        "(its pods carry the label controller-revision-hash, the name plus 11 characters); "
+        "shorten authentik.name to at most 43 characters",
     ),
     (
         "postgres name too long for a StatefulSet",
