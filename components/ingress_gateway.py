@@ -285,6 +285,9 @@ class IngressGateway(pulumi.ComponentResource):
             f"--providers.kubernetesingress.ingressclass={args.class_name}",
             f"--providers.kubernetesingress.namespaces={','.join(namespaces)}",
             f"--providers.kubernetesingress.ingressendpoint.publishedservice={args.namespace}/{args.name}",
+            # A `Prefix` path matches by path element, as the Ingress spec says: without
+            # this Traefik matches plain string prefixes, and `/api` would take `/apidocs`.
+            "--providers.kubernetesingress.strictPrefixMatching=true",
             "--log.level=INFO",
             "--accesslog=true",
             "--global.checknewversion=false",

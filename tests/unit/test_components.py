@@ -244,6 +244,18 @@ def test_gateway_test_binary_is_the_deployed_traefik(stack: str) -> None:
     assert image == f"traefik:v{pinned.group(1)}"
 
 
+@every_stack
+def test_gateway_matches_prefix_paths_by_path_element(stack: str) -> None:
+    # Traefik matches a `Prefix` path as a plain string prefix without the flag, so
+    # `/api` would take `/apidocs` (tests/e2e/test_gateway_traefik.py sends both).
+    args = built(stack).one("Deployment", "gateway").pod_spec()["containers"][0]["args"]
+    assert "--providers.kubernetesingress.strictPrefixMatching=true" in args
+    paths = [
+        p for ingress in built(stack).of_kind("Ingress") for p in ingress.inputs["spec"]["rules"][0]["http"]["paths"]
+    ]
+    assert {p["pathType"] for p in paths} == {"Prefix"}
+
+
 def test_gateway_without_tls_has_no_redirect() -> None:
     args = built("local").one("Deployment", "gateway", "staging-gateway").pod_spec()["containers"][0]["args"]
     assert not [a for a in args if "redirections" in a or "websecure.http" in a]
