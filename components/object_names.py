@@ -276,10 +276,10 @@ class Named:
     def grammar_problems(self) -> Iterator[str]:
         obj, key = self.obj, self.source.key
         rule = NAME_RULES.get(obj.kind, SUBDOMAIN)
-        if not rule.pattern.match(obj.name):
+        if not rule.pattern.fullmatch(obj.name):
             yield f"{key}: the {obj.kind} '{obj.name}' is not a valid {obj.kind} name; use {rule.grammar}"
         for label, value in obj.labels:
-            if not LABEL_VALUE.match(value):
+            if not LABEL_VALUE.fullmatch(value):
                 yield (
                     f"{key}: the label {label}='{value}' of the {obj.kind} '{obj.name}' is not a label value; "
                     "use letters, digits, '-', '_' and '.', a letter or digit at the ends"

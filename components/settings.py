@@ -29,20 +29,15 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.contracts import route_path
+from components.quantity import amount, is_quantity
 from components.targets import TARGETS, TargetProfile
 
 CONFIG_NAMESPACE = "platform"
 INVALID = "invalid stack configuration, nothing was changed:"
 
-_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
-_QUANTITY_SUFFIX: dict[str, Decimal] = {
-    "": Decimal(1),
-    "m": Decimal("0.001"),
-    **{suffix: Decimal(1000) ** (i + 1) for i, suffix in enumerate("kMGTPE")},
-    **{suffix + "i": Decimal(1024) ** (i + 1) for i, suffix in enumerate("KMGTPE")},
-}
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_EXTENSION = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The distribution reference grammar: lower-case path components, an optional
 # registry host (a first component with a '.' or a port, or localhost), a tag of
@@ -81,13 +76,6 @@ def invalid(problems: Sequence[str]) -> ConfigError:
     return ConfigError(INVALID + "".join(f"\n  platform:{problem}" for problem in problems))
 
 
-def quantity_value(value: str) -> Decimal:
-    """The amount a valid quantity stands for (`500m` is 0.5, `1Ki` is 1024)."""
-    match = re.match(r"^([0-9.]+)(.*)$", value)
-    assert match is not None, value
-    return Decimal(match[1]) * _QUANTITY_SUFFIX[match[2]]
-
-
 def _number_as_text(value: Any) -> Any:
     # Kubernetes reads `cpu: 1` and `cpu: 0.5` as quantities, so the stack file may too.
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -96,7 +84,7 @@ def _number_as_text(value: Any) -> Any:
 
 
 def _quantity(value: str) -> str:
-    if not _QUANTITY.match(value):
+    if not is_quantity(value):
         raise ValueError(
             f"'{value}' is not a Kubernetes quantity; use a number with a suffix such as "
             "10Gi or 512Mi for sizes (binary suffixes Ki, Mi, Gi, Ti) and 250m or 1 for CPU"
@@ -105,7 +93,7 @@ def _quantity(value: str) -> str:
 
 
 def _pinned_image(value: str) -> str:
-    if not _IMAGE.match(value):
+    if not _IMAGE.fullmatch(value):
         raise ValueError(
             f"'{value}' is not an image reference; write it as [registry/]repository:tag with a lower-case "
             "repository and no spaces, for example 'ghcr.io/example/app:1.2.3'"
@@ -123,7 +111,7 @@ def _pinned_image(value: str) -> str:
 
 
 def _dns_label(value: str) -> str:
-    if not _DNS_LABEL.match(value):
+    if not _DNS_LABEL.fullmatch(value):
         raise ValueError(
             f"'{value}' is not a valid Kubernetes name; use lower-case letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters"
@@ -131,9 +119,19 @@ def _dns_label(value: str) -> str:
     return value
 
 
+def _extension(value: str) -> str:
+    # Written into `CREATE EXTENSION IF NOT EXISTS "<name>"` (the init script).
+    if not _EXTENSION.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an extension name; use lower-case letters, digits, '_' and '-', starting with a "
+            "letter, as PostgreSQL names them: vector, pg_trgm, uuid-ossp"
+        )
+    return value
+
+
 def _service_name(value: str) -> str:
     _dns_label(value)
-    if not _DNS_1035.match(value):
+    if not _DNS_1035.fullmatch(value):
         raise ValueError(
             f"'{value}' also names a Service, and Service names must start with a letter; "
             f"rename it, for example 'app-{value}'"
@@ -144,7 +142,7 @@ def _service_name(value: str) -> str:
 def _route_path(value: str) -> str:
     _leading_slash(value)
     refused = [part for part in _REFUSED_PATH_PARTS if part in value]
-    if refused or value.endswith(("/.", "/..")) or not _URL_PATH.match(value):
+    if refused or value.endswith(("/.", "/..")) or not _URL_PATH.fullmatch(value):
         raise ValueError(
             f"'{value}' is not a path an Ingress accepts; use letters, digits and '-', '.', '_', '~' "
             "between single slashes, for example '/api'"
@@ -165,7 +163,7 @@ def _host(value: str) -> str:
             f"'{value}' is an IP address, and an Ingress routes host names only; "
             f"use a name that resolves to it, for example '{value}.nip.io'"
         )
-    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value) or any(len(part) > 63 for part in value.split(".")):
+    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value) or any(len(part) > 63 for part in value.split(".")):
         raise ValueError(
             f"'{value}' is not a host name; use lower-case letters, digits, '-' and '.', "
             "for example 'staging.example.com'"
@@ -211,14 +209,14 @@ def _cron_problem(value: str) -> str | None:
 def _labels(value: dict[str, str]) -> dict[str, str]:
     for key, text in value.items():
         prefix, _, name = key.rpartition("/")
-        if (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix))) or not (
-            len(name) <= 63 and _LABEL_NAME.match(name)
+        if (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix))) or not (
+            len(name) <= 63 and _LABEL_NAME.fullmatch(name)
         ):
             raise ValueError(
                 f"'{key}' is not a label key; use letters, digits, '-', '_' and '.' (at most 63), "
                 "optionally after a DNS prefix and '/', for example 'example.com/team'"
             )
-        if len(text) > 63 or not _LABEL_VALUE.match(text):
+        if len(text) > 63 or not _LABEL_VALUE.fullmatch(text):
             raise ValueError(
                 f"'{text}' (label {key}) is not a label value; use at most 63 letters, digits, '-', '_' and '.', "
                 "starting and ending with a letter or digit"
@@ -259,7 +257,7 @@ class Resources(Model):
     def _requests_within_limits(self) -> Resources:
         for resource in ("cpu", "memory"):
             request, limit = getattr(self.requests, resource), getattr(self.limits, resource)
-            if quantity_value(request) > quantity_value(limit):
+            if amount(request) > amount(limit):
                 raise ValueError(
                     f"requests.{resource} ({request}) is above limits.{resource} ({limit}), which Kubernetes "
                     f"refuses; lower requests.{resource} or raise limits.{resource} to at least {request}"
@@ -334,7 +332,7 @@ class BackupStoreSettings(Model):
     @field_validator("endpoint")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+/?$", value):
+        if not re.fullmatch(r"^https?://[^/\s]+/?$", value):
             raise ValueError(
                 f"'{value}' is not an endpoint URL; use http(s)://host[:port], such as https://s3.amazonaws.com"
             )
@@ -343,7 +341,7 @@ class BackupStoreSettings(Model):
     @field_validator("bucket")
     @classmethod
     def _bucket(cls, value: str) -> str:
-        if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
+        if not re.fullmatch(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
             raise ValueError(f"'{value}' is not an S3 bucket name; use 3-63 lower-case letters, digits, '.' and '-'")
         return value
 
@@ -362,7 +360,7 @@ class PostgresSettings(Model):
     storage: Quantity = "10Gi"
     database: str = "app"
     user: str = "app"
-    extensions: list[str] = Field(default_factory=list)
+    extensions: list[Annotated[str, AfterValidator(_extension)]] = Field(default_factory=list)
     init_sql: str = ""
     resources: Resources = resources("250m", "256Mi", "500m", "512Mi")
     backup: BackupSettings | None = None
@@ -371,7 +369,7 @@ class PostgresSettings(Model):
     @field_validator("database", "user")
     @classmethod
     def _identifier(cls, value: str) -> str:
-        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", value):
+        if not re.fullmatch(r"^[a-z_][a-z0-9_]{0,62}$", value):
             raise ValueError(
                 f"'{value}' is not a plain PostgreSQL identifier; use lower-case letters, "
                 "digits and '_', starting with a letter"
@@ -489,7 +487,7 @@ class AppSettings(Model):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not _ENV_NAME.match(key):
+            if not _ENV_NAME.fullmatch(key):
                 raise ValueError(
                     f"'{key}' is not a valid environment variable name; use letters, digits "
                     "and '_', not starting with a digit"
@@ -549,7 +547,7 @@ class MetricsSettings(Model):
     @field_validator("interval")
     @classmethod
     def _interval(cls, value: str) -> str:
-        if not re.match(r"^([0-9]+(ms|s|m|h))+$", value):
+        if not re.fullmatch(r"^([0-9]+(ms|s|m|h))+$", value):
             raise ValueError(f"'{value}' is not a Prometheus duration; use a number with a unit, such as 30s or 1m")
         return value
 

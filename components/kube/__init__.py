@@ -22,7 +22,6 @@ from components.kube.pod import (
     post_start,
     quarter_of_memory,
     secret_env,
-    share_of,
     spread,
     tcp_probe,
 )
@@ -53,7 +52,6 @@ __all__ = [
     "secret_env",
     "selector",
     "service_host",
-    "share_of",
     "spread",
     "survives_destroy",
     "tcp_probe",

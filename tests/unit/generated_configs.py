@@ -176,7 +176,8 @@ BAD_FIELDS: dict[tuple[str, str], Strategy] = {
     ("AuthentikSettings", "trusted_proxies"): st.sampled_from(["10.0.0.0/33", "everything"]),
     ("Probe", "path"): st.just("health"),
     ("PostgresSettings", "database"): st.sampled_from(["App", "1db", "a-b", "a" * 64]),
-    ("PostgresSettings", "user"): st.sampled_from(["App", "1db"]),
+    ("PostgresSettings", "user"): st.sampled_from(["App", "1db", "app\n"]),
+    ("PostgresSettings", "extensions"): st.sampled_from([['vector"; DROP TABLE app; --'], ["Vector"], ["pg trgm"]]),
     ("AppSettings", "env"): st.sampled_from([{"1BAD": "x"}, {"PORT": 8080}, {"DEBUG": True}, {"A-B": "x"}]),
 }
 # Keys a section gets from the structure of the whole config, not from the schema.

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+import pytest
 from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
 
 from components import kube
 from components.contracts import Peer, Route
+from components.settings import resources
 from tests.unit.harness import Run, run_resources
 
 RESOURCES = ResourceRequirementsArgs(
@@ -144,6 +146,16 @@ def test_route_paths_lose_their_trailing_slash_but_root_stays() -> None:
     peer = Peer("apps")
     assert Route("/auth/", "apps", "auth", 9000, peer).path == "/auth"
     assert Route("/", "apps", "web", 8080, peer).path == "/"
+
+
+@pytest.mark.parametrize(
+    ("memory", "quarter"),
+    [("2Gi", "512Mi"), ("1.5Gi", "384Mi"), ("1G", "238Mi"), ("1Pi", "268435456Mi"), ("1E", "238418579101Mi")],
+)
+def test_shared_memory_is_a_quarter_of_any_memory_limit_the_settings_accept(memory: str, quarter: str) -> None:
+    accepted = resources("100m", memory, "1", memory)
+    limits = ResourceRequirementsArgs(limits={"cpu": accepted.limits.cpu, "memory": accepted.limits.memory})
+    assert kube.quarter_of_memory(limits) == quarter
 
 
 def test_init_containers_run_first_hardened_and_share_the_pod_volumes() -> None:

@@ -383,6 +383,28 @@ BAD_INPUTS: list[tuple[str, str, Mutation, str, str]] = [
 ]
 
 
+# Every config value the components write into SQL or a shell command, and a value
+# that would end the statement or run a command of its own there.
+IN_SQL_OR_SHELL = [
+    ("postgres.extensions", ["vector", 'x"; DROP TABLE app; --']),  # CREATE EXTENSION, the init script
+    ("postgres.database", "app; DROP TABLE app"),  # pg_isready, the exporter's and the apps' URIs
+    ("postgres.user", "app' OR '1'='1"),
+    ("postgres.name", "pg$(id)"),  # the backup's pg_dump, prune and upload commands
+    ("authentik.name", "auth`id`"),  # its database's backup commands
+    ("postgres.name", "postgres\n"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), IN_SQL_OR_SHELL)
+def test_a_value_written_into_sql_or_a_shell_command_is_held_to_its_grammar(key: str, value: object) -> None:
+    config = copy.deepcopy(stack_config("staging"))
+    section, field = key.split(".")
+    config[section][field] = value
+    with pytest.raises(ConfigError) as raised:
+        parse_settings(config)
+    assert f"platform:{key}" in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("stack", "mutation", "key", "fix"),
     [case[1:] for case in BAD_INPUTS],
