@@ -61,9 +61,8 @@ from pulumi_kubernetes.core.v1 import (
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget, PodDisruptionBudgetSpecArgs
 
-from components.contracts import Peer
 from components.kube.meta import match, metadata, selector
-from components.kube.network import Traffic
+from components.kube.network import Network, Peer, Traffic
 from components.kube.storage import RETAIN_CLAIMS, DataVolume, Volume
 from components.quantity import share_of
 
@@ -440,9 +439,10 @@ class Pod:
             resource_name, metadata=metadata(self.name, self.namespace, self.labels), spec=spec, opts=opts
         )
 
-    def traffic(self) -> Traffic:
-        """The NetworkPolicy of these pods, to be built up with relations."""
-        return Traffic(self.name, self.namespace, self.labels)
+    def traffic(self, network: Network, resource_name: str, opts: pulumi.ResourceOptions) -> Traffic:
+        """The NetworkPolicy of these pods, written by relations (`kube.connect`) and
+        made by `network`."""
+        return network.traffic(self.name, self.namespace, self.labels, resource_name, opts)
 
 
 def spread(pod_labels: Mapping[str, str], *, beside: Mapping[str, str] | None = None) -> AffinityArgs:
