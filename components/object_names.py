@@ -107,12 +107,12 @@ class _Recorder(mocks.MockMonitor):
 
     def component(self, parent: str) -> str:
         """The type of the Platform's child that `parent` is, or is inside of."""
-        found = ""
         while parent in self.components:
-            found, parent = self.components[parent]
-            if self.components.get(parent, ("",))[0] == PLATFORM:
-                return found
-        return found
+            type_token, grandparent = self.components[parent]
+            if self.components.get(grandparent, ("", ""))[0] == PLATFORM:
+                return type_token
+            parent = grandparent
+        return ""
 
 
 class _NoProvider(pulumi.runtime.Mocks):

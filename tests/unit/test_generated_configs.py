@@ -1,4 +1,5 @@
-"""Generated stack configs: what validates renders objects Kubernetes accepts; what
+"""Generated stack configs: what validates (its settings, then the name of every
+object the program would render from them) renders objects Kubernetes accepts; what
 does not is rejected before any resource exists, naming the key and a fix.
 
 Generated cases per run: 315. 200 near-valid configs (a config with one mutation
