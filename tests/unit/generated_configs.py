@@ -18,6 +18,7 @@ that the rejection names it.
 from __future__ import annotations
 
 import functools
+import re
 import string
 import types
 import typing
@@ -57,6 +58,29 @@ def _edge_lengths() -> list[int]:
 
 
 EDGE_LENGTHS = _edge_lengths()
+
+
+def name_limits() -> dict[str, int]:
+    """For each key of EVERY_OBJECT that names objects (but the namespaces, which the
+    rest refers to), the longest value every name and label made from it leaves room
+    for; a name is at most 63 characters in any case."""
+    rooms: dict[str, int] = {}
+    for item in named_objects(schema.parse_settings(EVERY_OBJECT)):
+        for fit in item.fits():
+            if fit.room > 0:
+                rooms[fit.source.key] = min(rooms.get(fit.source.key, 63), fit.room)
+    return {key: room for key, room in rooms.items() if not key.startswith("namespaces")}
+
+
+def set_key(config: dict[str, Any], key: str, value: Any) -> None:
+    """Set `key` (as an error names it, `apps[1].name`) in `config`."""
+    node: Any = config
+    *parents, last = re.findall(r"[A-Za-z]+|\d+", key)
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    node[last] = value
+
+
 # Names the components also give to objects of their own, so generated names collide.
 TAKEN_NAMES = ["postgres", "redis", "authentik", "gateway", "default-deny", "allow-dns", "authentik-server"]
 

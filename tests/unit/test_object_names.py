@@ -6,7 +6,6 @@ objects Kubernetes accepts (tests/unit/kube_rules.py, written from Kubernetes' s
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from components.object_names import check_names, named_objects, rendered_objects
 from components.settings import ConfigError, parse_settings
 from tests.unit import kube_rules
-from tests.unit.generated_configs import EVERY_OBJECT
+from tests.unit.generated_configs import EVERY_OBJECT, name_limits, set_key
 from tests.unit.harness import last_run, run_program, stack_config
 
 
@@ -74,26 +73,7 @@ def _every_object() -> list[Any]:
     return named_objects(parse_settings(EVERY_OBJECT))
 
 
-def _limits() -> dict[str, int]:
-    """For each key that names objects, the longest value every name and label made
-    from it leaves room for (a name is at most 63 characters in any case)."""
-    rooms: dict[str, int] = {}
-    for item in _every_object():
-        for fit in item.fits():
-            if fit.room > 0:
-                rooms[fit.source.key] = min(rooms.get(fit.source.key, 63), fit.room)
-    return {key: room for key, room in rooms.items() if not key.startswith("namespaces")}
-
-
-LIMITS = _limits()
-
-
-def _set(config: dict[str, Any], key: str, value: str) -> None:
-    node: Any = config
-    *parents, last = re.findall(r"[A-Za-z]+|\d+", key)
-    for part in parents:
-        node = node[int(part)] if part.isdigit() else node[part]
-    node[last] = value
+LIMITS = name_limits()
 
 
 def test_the_limits_are_those_the_components_render() -> None:
@@ -112,10 +92,10 @@ def test_the_limits_are_those_the_components_render() -> None:
 @pytest.mark.parametrize(("key", "limit"), sorted(LIMITS.items()))
 def test_a_name_at_its_limit_renders_objects_kubernetes_accepts_and_one_more_is_refused(key: str, limit: int) -> None:
     config = copy.deepcopy(EVERY_OBJECT)
-    _set(config, key, "n" * limit)
+    set_key(config, key, "n" * limit)
     assert kube_rules.problems(run_program(config, stack="staging")) == []
     if limit < 63:
-        _set(config, key, "n" * (limit + 1))
+        set_key(config, key, "n" * (limit + 1))
         assert f"platform:{key}: " in (message := _refusal(config, "staging"))
         assert f"shorten {key} to at most {limit} characters" in message
 
