@@ -4,10 +4,14 @@ import pulumi
 
 from components.cluster import stack_provider
 from components.discovery import pod_monitors_available
+from components.object_names import check_names
 from components.platform import Platform
 from components.settings import load_settings
 
 settings = load_settings()
+# The names of every object the platform would create, learned by building it under
+# mocks, so a name Kubernetes would refuse stops the program before anything exists.
+check_names(settings)
 # Every Kubernetes object goes to the cluster the stack file names, through the
 # stack's provider; the stack config turns the default provider off (strictMode).
 cluster = stack_provider(check_ownership=settings.ownership_check)

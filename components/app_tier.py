@@ -17,7 +17,7 @@ from pulumi_kubernetes.autoscaling.v2 import (
 from pulumi_kubernetes.core.v1 import ConfigMap, EnvVarArgs, ResourceRequirementsArgs, Secret
 
 from components import kube
-from components.contracts import Backing, Peer, Route
+from components.contracts import Backing, Route
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,8 @@ class Autoscaling:
 
 @dataclass(frozen=True)
 class AppArgs:
-    """One service. `image` None: not deployed. `callers` may reach it, as may the
-    gateway when it has a `path`; it may reach `calls` (pods and port) and `uses`."""
+    """One service. `image` None: not deployed. It connects to the `uses` and to the
+    apps of its tier named in `calls`; the gateway connects to it when it has a `path`."""
 
     name: str
     namespace: str
@@ -40,7 +40,6 @@ class AppArgs:
     replicas: int
     run_as_user: int
     resources: ResourceRequirementsArgs
-    gateway: Peer
     pull_policy: str = "Always"
     path: str | None = None
     autoscaling: Autoscaling | None = None
@@ -49,8 +48,7 @@ class AppArgs:
     env: Mapping[str, str] = field(default_factory=dict)
     secret_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     uses: Sequence[Backing] = ()
-    calls: Sequence[tuple[Peer, int]] = ()
-    callers: Sequence[Peer] = ()
+    calls: Sequence[str] = ()
     session_affinity: bool = False
     allow_internet: bool = False
 
@@ -58,18 +56,15 @@ class AppArgs:
     def labels(self) -> dict[str, str]:
         return kube.labels(self.name, self.name, self.component)
 
-    @property
-    def peer(self) -> Peer:
-        return Peer(self.namespace, kube.selector(self.labels))
-
 
 class App:
     """One app's objects, children of its AppTier: a ConfigMap of its plain settings,
     a Secret of its credentials, a Deployment (spread across nodes, HTTP probes), a
     Service, an HPA when it autoscales, a PodDisruptionBudget at two or more
-    replicas, and a NetworkPolicy. Outputs: `route` when it has a path."""
+    replicas, and a NetworkPolicy in `network`. Outputs: `traffic`, its pods' side of
+    every relation; `route` when it has a path."""
 
-    def __init__(self, tier: pulumi.Resource, prefix: str, args: AppArgs, image: str) -> None:
+    def __init__(self, tier: pulumi.Resource, prefix: str, args: AppArgs, image: str, network: kube.Network) -> None:
         opts = kube.child(tier)
         env = [kube.config_env(key, f"{args.name}-config", key) for key in args.env]
         depends: list[pulumi.Resource] = []
@@ -101,15 +96,12 @@ class App:
         pod.deployment(f"{prefix}-deployment", replicas=replicas, opts=deployment_opts)
         pod.service(f"{prefix}-service", opts, session_affinity=args.session_affinity)
         pod.disruption_budget(f"{prefix}-pdb", replicas=replicas, opts=opts)
-        traffic = pod.traffic().allow_from([*args.callers, *([args.gateway] if args.path else [])], args.port)
-        for peer, port in args.calls:
-            traffic.allow_to(peer, port)
+        self.traffic = pod.traffic(network, f"{prefix}-netpol", opts)
         for backing in args.uses:
-            traffic.allow_to(backing.peer, backing.port)
+            kube.connect(self.traffic, backing.server, backing.port)
         if args.allow_internet:
-            traffic.allow_to(kube.INTERNET, 443)
-        traffic.policy(f"{prefix}-netpol", opts)
-        self.route = None if args.path is None else Route(args.path, args.namespace, args.name, args.port, pod.peer)
+            kube.connect(self.traffic, kube.INTERNET, 443)
+        self.route = None if args.path is None else Route(args.path, args.namespace, args.name, args.port, self.traffic)
 
     @staticmethod
     def _container(args: AppArgs, image: str, env: Sequence[EnvVarArgs]) -> kube.Container:
@@ -150,21 +142,25 @@ class App:
 class AppTier(pulumi.ComponentResource):
     """An App for each app with an image, each admitting only the gateway and the
     apps that call it and reaching only what it calls and uses. Apps without an image
-    are skipped and listed in `not_deployed`.
+    are skipped and listed in `not_deployed`; a call to one connects to nothing.
 
     Outputs: `routes` (for the gateway), `deployed`, `not_deployed`.
     """
 
-    def __init__(self, name: str, apps: Sequence[AppArgs], opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, apps: Sequence[AppArgs], network: kube.Network, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("platform:index:AppTier", name, None, opts)
-        self.routes: list[Route] = []
-        self.deployed: list[str] = []
         self.not_deployed: dict[str, str] = {}
+        deployed: dict[str, tuple[AppArgs, App]] = {}
         for index, args in enumerate(apps):
             if args.image is None:
                 self.not_deployed[args.name] = f"no image set; set platform:apps[{index}].image to deploy it"
                 continue
-            app = App(self, f"{name}-{args.name}", args, args.image)
-            self.routes += [app.route] if app.route else []
-            self.deployed.append(args.name)
+            deployed[args.name] = (args, App(self, f"{name}-{args.name}", args, args.image, network))
+        for args, app in deployed.values():
+            for callee, callee_app in (deployed[called] for called in args.calls if called in deployed):
+                kube.connect(app.traffic, callee_app.traffic, callee.port)
+        self.deployed = list(deployed)
+        self.routes = [app.route for _, app in deployed.values() if app.route is not None]
         self.register_outputs({"deployed": self.deployed, "not_deployed": self.not_deployed})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pulumi
 from pulumi_kubernetes.core.v1 import (
@@ -17,7 +17,7 @@ from pulumi_kubernetes.core.v1 import (
 
 from components import kube
 from components import metrics as m
-from components.contracts import Peer, Route, Scraping
+from components.contracts import Route, Scraping
 from components.postgres_stateful_set import PostgresArgs, PostgresStatefulSet
 from components.redis_cache import RedisArgs, RedisCache
 
@@ -77,7 +77,6 @@ class AuthentikArgs:
     shared_storage_class: str | None
     database: PostgresArgs
     cache: RedisArgs | None
-    gateway: Peer
     rotation: int = 0
     protect: bool = False
     metrics: Scraping | None = None
@@ -87,10 +86,11 @@ class AuthentikStack(pulumi.ComponentResource):
     """Creates Authentik's own PostgresStatefulSet, generated secret key and bootstrap
     admin password and token, a server Deployment (HTTP 9000, HTTPS 9443) and a worker
     Deployment, their Service, a media volume, PodDisruptionBudgets where a workload
-    has two or more replicas, and NetworkPolicies (the gateway may reach the server;
-    server and worker may reach their database). `cache` adds a RedisCache, which
-    only Authentik releases older than 2025.10 need. With `metrics`, the server's
-    metrics port (9300) is declared and admitted to the scraper only.
+    has two or more replicas, and NetworkPolicies in `network` (server and worker
+    connect to their database; the gateway connects to the server through `route`).
+    `cache` adds a RedisCache, which only Authentik releases older than 2025.10 need.
+    With `metrics`, the server's metrics port (9300) is declared and admitted to the
+    scraper only.
 
     Served under `path` with `AUTHENTIK_WEB__PATH`, so the gateway forwards the path
     unchanged. Without a ReadWriteMany media volume, server and worker run on the node
@@ -100,17 +100,16 @@ class AuthentikStack(pulumi.ComponentResource):
     `admin_password` (secret), `admin_token` (secret).
     """
 
-    def __init__(self, name: str, args: AuthentikArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: AuthentikArgs, network: kube.Network, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("platform:index:AuthentikStack", name, None, opts)
         ns = args.namespace
         server_labels = kube.labels(f"{args.name}-server", name, "identity")
         worker_labels = kube.labels(f"{args.name}-worker", name, "identity-worker")
-        clients = [Peer(ns, kube.selector(server_labels)), Peer(ns, kube.selector(worker_labels))]
         inside = pulumi.ResourceOptions(parent=self)
-        database = PostgresStatefulSet(f"{name}-db", replace(args.database, clients=clients), inside)
-        cache = (
-            None if args.cache is None else RedisCache(f"{name}-redis", replace(args.cache, clients=clients), inside)
-        )
+        database = PostgresStatefulSet(f"{name}-db", args.database, network, inside)
+        cache = None if args.cache is None else RedisCache(f"{name}-redis", args.cache, network, inside)
         services: list[PostgresStatefulSet | RedisCache] = [database, *([cache] if cache else [])]
         # Not on the database's readiness: `ak server` and `ak worker` wait for it
         # themselves (docs/images.md), so both roll out at once, as with `kubectl apply`.
@@ -118,6 +117,7 @@ class AuthentikStack(pulumi.ComponentResource):
         media = media_volume(args)
         depends.append(media.claim(f"{name}-media", ns, server_labels, self, protect=args.protect))
         pods = self._pods(name, args, media, server_labels, worker_labels, self.checksum)
+        policies: dict[str, kube.Traffic] = {}
         for role, (pod, replicas) in pods.items():
             pod.deployment(
                 f"{name}-{role}",
@@ -125,19 +125,17 @@ class AuthentikStack(pulumi.ComponentResource):
                 opts=kube.child(self, depends_on=depends),
             )
             pod.disruption_budget(f"{name}-{role}-pdb", replicas=replicas, opts=kube.child(self))
-            traffic = pod.traffic()
-            if role == "server":
-                traffic.allow_from([args.gateway], HTTP_PORT, HTTPS_PORT)
+            traffic = pod.traffic(network, f"{name}-{role}-netpol", kube.child(self))
             for backing in (service.backing for service in services):
-                traffic.allow_to(backing.peer, backing.port)
-            traffic.policy(f"{name}-{role}-netpol", kube.child(self))
+                kube.connect(traffic, backing.server, backing.port)
+            policies[role] = traffic
         server = pods["server"][0]
         server.service(f"{name}-service", kube.child(self), listen={"http": HTTP_PORT, "https": HTTPS_PORT})
         if args.metrics is not None:
-            m.expose(self, f"{name}-server", server, METRICS, args.metrics)
+            m.expose(self, f"{name}-server", server, METRICS, args.metrics, network)
         self.service_name = server.name
         self.port = HTTP_PORT
-        self.route = Route(args.path, ns, server.name, HTTP_PORT, server.peer)
+        self.route = Route(args.path, ns, server.name, HTTP_PORT, policies["server"])
         self.url = pulumi.Output.from_input(args.base_url.rstrip("/") + args.path)
         self.admin_user = ADMIN_USER
         self.register_outputs(

@@ -1,33 +1,20 @@
-"""What one component hands another: who its pods are (`Peer`), what the gateway
-routes to it (`Route`), and what an app may use (`Backing`); what every data
-service is given (`DataServiceArgs`); and who scrapes metrics (`Scraping`).
+"""What one component hands another: what the gateway routes to it (`Route`), and
+what an app may use (`Backing`), each with the server's `Traffic` that a client
+connects to; what every data service is given (`DataServiceArgs`); and who scrapes
+metrics (`Scraping`, its `Peer`).
 
 Components publish these; `Platform` only passes them along.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
-from pulumi_kubernetes.meta.v1 import LabelSelectorArgs
-from pulumi_kubernetes.networking.v1 import NetworkPolicyPeerArgs
 
-
-@dataclass(frozen=True)
-class Peer:
-    """Pods in a namespace, as a NetworkPolicy peer. No labels: every pod there."""
-
-    namespace: str
-    pod_labels: Mapping[str, str] = field(default_factory=dict)
-
-    def rule(self) -> NetworkPolicyPeerArgs:
-        return NetworkPolicyPeerArgs(
-            namespace_selector=LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": self.namespace}),
-            pod_selector=LabelSelectorArgs(match_labels=dict(self.pod_labels)),
-        )
+from components.kube.network import Peer, Traffic
 
 
 def route_path(path: str) -> str:
@@ -37,14 +24,14 @@ def route_path(path: str) -> str:
 
 @dataclass(frozen=True)
 class Route:
-    """A path on the gateway's host, served by a Service in a namespace. The path is
-    normalised by `route_path`."""
+    """A path on the gateway's host, served by a Service in a namespace to the pods
+    of `server`, which the gateway connects to. The path is normalised by `route_path`."""
 
     path: str
     namespace: str
     service: str
     port: int
-    peer: Peer
+    server: Traffic
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", route_path(self.path))
@@ -53,11 +40,11 @@ class Route:
 @dataclass(frozen=True)
 class Backing:
     """A data service an app may use: the env var the app reads, the secret URL that
-    fills it, and where (pods and port) the app must be allowed to reach."""
+    fills it, and the server's pods and port, which the app connects to."""
 
     env_name: str
     secret_url: pulumi.Output[str]
-    peer: Peer
+    server: Traffic
     port: int
 
 
@@ -89,7 +76,7 @@ class Scraping:
 @dataclass(frozen=True, kw_only=True)
 class DataServiceArgs:
     """Where a data service runs, its image and resources, its volume, the rotation
-    keeper of its credentials, whether its data is protected, and who may reach it."""
+    keeper of its credentials, and whether its data is protected."""
 
     name: str
     namespace: str
@@ -99,5 +86,4 @@ class DataServiceArgs:
     storage_class: str
     rotation: int = 0
     protect: bool = False
-    clients: Sequence[Peer] = ()
     metrics: Scraping | None = None

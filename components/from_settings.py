@@ -4,20 +4,21 @@ knows both the stack file's shape and the components' inputs."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any, TypedDict
 
 import pulumi
 from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
 from pydantic import BaseModel
 
-from components.app_tier import AppArgs, Autoscaling
-from components.authentik_stack import AuthentikArgs, needs_redis
-from components.contracts import Backing, Exporter, Peer, Scraping
-from components.ingress_gateway import GatewayArgs, Tls
-from components.namespace_layout import NamespaceArgs
-from components.postgres_stateful_set import BackupArgs, BackupStore, PostgresArgs
-from components.redis_cache import RedisArgs
+from components.app_tier import AppArgs, AppTier, Autoscaling
+from components.authentik_stack import AuthentikArgs, AuthentikStack, needs_redis
+from components.contracts import Backing, Exporter, Scraping
+from components.ingress_gateway import GatewayArgs, IngressGateway, Tls
+from components.kube import Peer
+from components.namespace_layout import NamespaceArgs, NamespaceLayout
+from components.postgres_stateful_set import BackupArgs, BackupStore, PostgresArgs, PostgresStatefulSet
+from components.redis_cache import RedisArgs, RedisCache
 from components.settings import (
     AppSettings,
     AuthentikSettings,
@@ -79,11 +80,10 @@ class _DataService(TypedDict):
     storage_class: str
     rotation: int
     protect: bool
-    clients: Sequence[Peer]
 
 
 def _data_service(
-    section: PostgresSettings | RedisSettings, settings: Settings, clients: Sequence[Peer], metrics: Scraping | None
+    section: PostgresSettings | RedisSettings, settings: Settings, metrics: Scraping | None
 ) -> _DataService:
     return {
         "metrics": metrics,
@@ -95,14 +95,11 @@ def _data_service(
         "storage_class": settings.profile.storage_class,
         "rotation": section.rotation,
         "protect": settings.data_protected,
-        "clients": clients,
     }
 
 
-def redis_args(
-    redis: RedisSettings, settings: Settings, clients: Sequence[Peer], metrics: Scraping | None = None
-) -> RedisArgs:
-    return RedisArgs(**_data_service(redis, settings, clients, metrics), persistence=redis.persistence)
+def redis_args(redis: RedisSettings, settings: Settings, metrics: Scraping | None = None) -> RedisArgs:
+    return RedisArgs(**_data_service(redis, settings, metrics), persistence=redis.persistence)
 
 
 def backup_args(backup: BackupSettings | None, server_image: str, settings: Settings) -> BackupArgs | None:
@@ -131,11 +128,9 @@ def backup_args(backup: BackupSettings | None, server_image: str, settings: Sett
     )
 
 
-def postgres_args(
-    postgres: PostgresSettings, settings: Settings, clients: Sequence[Peer], metrics: Scraping | None = None
-) -> PostgresArgs:
+def postgres_args(postgres: PostgresSettings, settings: Settings, metrics: Scraping | None = None) -> PostgresArgs:
     return PostgresArgs(
-        **_data_service(postgres, settings, clients, metrics),
+        **_data_service(postgres, settings, metrics),
         database=postgres.database,
         user=postgres.user,
         extensions=postgres.extensions,
@@ -145,7 +140,7 @@ def postgres_args(
 
 
 def authentik_args(
-    auth: AuthentikSettings, settings: Settings, gateway: Peer, base_url: str, metrics: Scraping | None = None
+    auth: AuthentikSettings, settings: Settings, base_url: str, metrics: Scraping | None = None
 ) -> AuthentikArgs:
     profile = settings.profile
     database = PostgresArgs(
@@ -193,7 +188,6 @@ def authentik_args(
         shared_storage_class=profile.shared_storage_class,
         database=database,
         cache=cache,
-        gateway=gateway,
         rotation=auth.rotation,
         protect=settings.data_protected,
         metrics=metrics,
@@ -241,35 +235,12 @@ def gateway_url(gateway: GatewaySettings, settings: Settings) -> str:
     return f"{scheme}://{gateway.host}" + ("" if port == default else f":{port}") + "/"
 
 
-def app_args(settings: Settings, gateway: Peer) -> list[AppArgs]:
-    """Every app, before it is wired to what it calls and uses (`wire_apps`)."""
-    return [_app(app, settings, gateway) for app in settings.apps]
+def app_args(settings: Settings, backings: Mapping[str, Backing]) -> list[AppArgs]:
+    """Every app, with the backings it uses."""
+    return [_app(app, settings, [backings[dependency] for dependency in app.uses]) for app in settings.apps]
 
 
-def clients_of(apps: Sequence[AppArgs], settings: Settings, dependency: str) -> list[Peer]:
-    """The deployed apps that use `dependency`, which must admit them."""
-    return [args.peer for args, app in zip(apps, settings.apps, strict=True) if app.image and dependency in app.uses]
-
-
-def wire_apps(apps: Sequence[AppArgs], settings: Settings, backings: Mapping[str, Backing]) -> list[AppArgs]:
-    """Each app with the apps it calls, the apps that call it, and its backings."""
-    by_name = {args.name: args for args in apps}
-    callers: dict[str, list[Peer]] = {args.name: [] for args in apps}
-    for app in settings.apps:
-        for callee in app.calls:
-            callers[callee].append(by_name[app.name].peer)
-    return [
-        replace(
-            args,
-            uses=[backings[dependency] for dependency in app.uses],
-            calls=[(by_name[callee].peer, by_name[callee].port) for callee in app.calls],
-            callers=callers[app.name],
-        )
-        for args, app in zip(apps, settings.apps, strict=True)
-    ]
-
-
-def _app(app: AppSettings, settings: Settings, gateway: Peer) -> AppArgs:
+def _app(app: AppSettings, settings: Settings, uses: Sequence[Backing]) -> AppArgs:
     scaling = app.autoscaling
     return AppArgs(
         name=app.name,
@@ -280,7 +251,6 @@ def _app(app: AppSettings, settings: Settings, gateway: Peer) -> AppArgs:
         replicas=app.replicas,
         run_as_user=app.run_as_user,
         resources=resources(app.resources),
-        gateway=gateway,
         pull_policy=app.image_pull_policy,
         path=app.path,
         autoscaling=None
@@ -290,9 +260,46 @@ def _app(app: AppSettings, settings: Settings, gateway: Peer) -> AppArgs:
         probe_delay=app.probe.initial_delay_seconds,
         env=app.env,
         secret_env={name: pulumi.Output.secret(settings.secrets[key]) for name, key in app.secret_env.items()},
+        uses=uses,
+        calls=app.calls,
         session_affinity=app.session_affinity,
         allow_internet=app.allow_internet,
     )
+
+
+@dataclass(frozen=True)
+class NameSource:
+    """A config value that names Kubernetes objects: `key` as the user writes it,
+    its `value`, and the component given it. An object of that component whose name
+    contains the value was named from the key; `namespace` (None: any) narrows it to
+    the objects in that namespace, for components given several (one per app)."""
+
+    key: str
+    value: str
+    component: type[pulumi.ComponentResource]
+    namespace: str | None = None
+
+
+def name_sources(settings: Settings) -> list[NameSource]:
+    """Every config value that a component names its objects after, with its key."""
+    sources = [
+        NameSource(f"namespaces[{i}].name", namespace.name, NamespaceLayout, namespace.name)
+        for i, namespace in enumerate(settings.namespaces)
+    ]
+    for key, section, component in (
+        ("postgres", settings.postgres, PostgresStatefulSet),
+        ("redis", settings.redis, RedisCache),
+        ("authentik", settings.authentik, AuthentikStack),
+    ):
+        if section is not None:
+            sources.append(NameSource(f"{key}.name", section.name, component, section.namespace))
+    sources += [NameSource(f"apps[{i}].name", app.name, AppTier, app.namespace) for i, app in enumerate(settings.apps)]
+    gateway = settings.gateway
+    sources += [
+        NameSource("gateway.name", gateway.name, IngressGateway),
+        NameSource("gateway.className", gateway.class_name, IngressGateway),
+    ]
+    return sources
 
 
 def namespace_args(namespace: NamespaceSettings) -> NamespaceArgs:

@@ -34,7 +34,8 @@ from pulumi_kubernetes.rbac.v1 import (
 
 from components import kube
 from components import metrics as m
-from components.contracts import Peer, Route, Scraping
+from components.contracts import Route, Scraping
+from components.kube import Peer
 
 HTTP_PORT = 8000
 HTTPS_PORT = 8443
@@ -99,10 +100,10 @@ class GatewayArgs:
         return kube.labels(self.name, self.name, "gateway")
 
     @property
-    def peer(self) -> Peer:
-        """Who the routed services must admit. An existing controller (install: false)
-        lives elsewhere, so then any pod in the gateway namespace counts."""
-        return Peer(self.namespace, kube.selector(self.labels) if self.install else {})
+    def existing_controller(self) -> Peer:
+        """The pods of a controller this stack does not install: any pod of the
+        gateway namespace, as the program cannot know their labels."""
+        return Peer(self.namespace)
 
 
 def watched_namespaces(args: GatewayArgs, routes: Sequence[Route]) -> list[str]:
@@ -147,23 +148,32 @@ class IngressGateway(pulumi.ComponentResource):
     ServiceAccount that reads only the namespaces it routes: a Role and RoleBinding
     in each, and a ClusterRole for IngressClasses and Nodes; a Deployment on
     unprivileged ports, its Service exposed as the target profile says, a
-    PodDisruptionBudget at two or more replicas, a NetworkPolicy; with TLS, a
-    ConfigMap with the HSTS middleware, and plain HTTP redirected to HTTPS; with
-    `metrics`, Prometheus metrics on port 9100 admitted to the scraper only).
+    PodDisruptionBudget at two or more replicas, a NetworkPolicy in `network`; with
+    TLS, a ConfigMap with the HSTS middleware, and plain HTTP redirected to HTTPS;
+    with `metrics`, Prometheus metrics on port 9100 admitted to the scraper only).
     Always: one Ingress per namespace with routes, all on one host, paths forwarded
-    unchanged.
+    unchanged, and a connection from the controller's pods (an existing one's: any
+    pod of the gateway namespace) to each route's.
 
     Outputs: `url`, `class_name`, `service_name`.
     """
 
     def __init__(
-        self, name: str, args: GatewayArgs, routes: Sequence[Route], opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: GatewayArgs,
+        routes: Sequence[Route],
+        network: kube.Network,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:index:IngressGateway", name, None, opts)
         self.url = pulumi.Output.from_input(args.url)
         self.class_name = args.class_name
         self.service_name = args.name
-        depends = self._controller(name, args, routes) if args.install else []
+        depends = self._controller(name, args, routes, network) if args.install else []
+        if not args.install:
+            for route in routes:
+                kube.connect(args.existing_controller, route.server, route.port)
         tls = [IngressTLSArgs(hosts=[args.host], secret_name=args.tls.secret_name)] if args.tls else None
         ordered = sorted(routes, key=lambda route: route.namespace)
         for namespace, group in groupby(ordered, key=lambda route: route.namespace):
@@ -191,7 +201,9 @@ class IngressGateway(pulumi.ComponentResource):
             )
         self.register_outputs({"url": self.url, "class_name": self.class_name})
 
-    def _controller(self, name: str, args: GatewayArgs, routes: Sequence[Route]) -> list[pulumi.Resource]:
+    def _controller(
+        self, name: str, args: GatewayArgs, routes: Sequence[Route], network: kube.Network
+    ) -> list[pulumi.Resource]:
         opts = kube.child(self)
         namespaces = watched_namespaces(args, routes)
         access = self._access(name, args, namespaces)
@@ -226,13 +238,13 @@ class IngressGateway(pulumi.ComponentResource):
             external_traffic_policy="Local",
         )
         pod.disruption_budget(f"{name}-pdb", replicas=args.replicas, opts=opts)
-        traffic = pod.traffic().allow_from_anywhere(HTTP_PORT, HTTPS_PORT)
+        traffic = pod.traffic(network, f"{name}-netpol", opts).allow_from_anywhere(HTTP_PORT, HTTPS_PORT)
         for route in routes:
-            traffic.allow_to(route.peer, route.port)
+            kube.connect(traffic, route.server, route.port)
         # The controller watches Ingresses and Services through the API server.
-        traffic.allow_to_anywhere(*API_SERVER_PORTS).policy(f"{name}-netpol", opts)
+        traffic.allow_to_anywhere(*API_SERVER_PORTS)
         if args.metrics is not None:
-            m.expose(self, name, pod, METRICS, args.metrics)
+            m.expose(self, name, pod, METRICS, args.metrics, network)
         return [deployment, service]
 
     def _access(self, name: str, args: GatewayArgs, namespaces: Sequence[str]) -> list[pulumi.Resource]:
@@ -295,6 +307,9 @@ class IngressGateway(pulumi.ComponentResource):
             f"--providers.kubernetesingress.ingressclass={args.class_name}",
             f"--providers.kubernetesingress.namespaces={','.join(namespaces)}",
             ingress_endpoint(args),
+            # A `Prefix` path matches by path element, as the Ingress spec says: without
+            # this Traefik matches plain string prefixes, and `/api` would take `/apidocs`.
+            "--providers.kubernetesingress.strictPrefixMatching=true",
             "--log.level=INFO",
             "--accesslog=true",
             "--global.checknewversion=false",

@@ -62,11 +62,20 @@ def exporter(settings: Exporter, endpoint: Endpoint, *, health_path: str, env: S
     )
 
 
-def expose(parent: pulumi.Resource, resource_name: str, pod: kube.Pod, endpoint: Endpoint, scraping: Scraping) -> None:
-    """Admit the scraper to `endpoint` on these pods, and make their PodMonitor when
-    the operator is there."""
-    metrics = kube.Traffic(f"{pod.name}-metrics", pod.namespace, pod.labels)
-    metrics.allow_from([scraping.scraper], endpoint.port).policy(f"{resource_name}-metrics-netpol", kube.child(parent))
+def expose(
+    parent: pulumi.Resource,
+    resource_name: str,
+    pod: kube.Pod,
+    endpoint: Endpoint,
+    scraping: Scraping,
+    network: kube.Network,
+) -> None:
+    """Admit the scraper to `endpoint` on these pods, in a policy of its own, and make
+    their PodMonitor when the operator is there."""
+    metrics = network.traffic(
+        f"{pod.name}-metrics", pod.namespace, pod.labels, f"{resource_name}-metrics-netpol", kube.child(parent)
+    )
+    kube.connect(scraping.scraper, metrics, endpoint.port)
     if scraping.monitors:
         CustomResource(
             f"{resource_name}-podmonitor",

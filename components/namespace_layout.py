@@ -10,8 +10,7 @@ from pulumi_kubernetes.core.v1 import Namespace, ResourceQuota, ResourceQuotaSpe
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
 from pulumi_kubernetes.networking.v1 import NetworkPolicy, NetworkPolicyEgressRuleArgs, NetworkPolicySpecArgs
 
-from components.contracts import Peer
-from components.kube import child, ports
+from components.kube import Peer, child, ports
 from components.kube.meta import MANAGED_BY, PART_OF
 
 DNS = Peer("kube-system", {"k8s-app": "kube-dns"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components import from_settings as to
+from components import kube
 from components.app_tier import AppTier
 from components.authentik_stack import AuthentikStack
 from components.contracts import Backing, Route
@@ -50,29 +51,30 @@ class Platform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         after_namespaces = pulumi.ResourceOptions(parent=self, depends_on=[self.namespaces])
-        gateway = to.gateway_args(settings, metrics)
-        apps = to.app_args(settings, gateway.peer)
+        # Every NetworkPolicy is made at the end, once each relation wrote both its ends.
+        network = kube.Network()
         backings: dict[str, Backing] = {}
         self.postgres: PostgresStatefulSet | None = None
         if settings.postgres is not None:
-            clients = to.clients_of(apps, settings, "postgres")
-            postgres = to.postgres_args(settings.postgres, settings, clients, metrics)
-            self.postgres = PostgresStatefulSet("postgres", postgres, after_namespaces)
+            postgres = to.postgres_args(settings.postgres, settings, metrics)
+            self.postgres = PostgresStatefulSet("postgres", postgres, network, after_namespaces)
             backings["postgres"] = self.postgres.backing
         self.redis: RedisCache | None = None
         if settings.redis is not None:
-            redis = to.redis_args(settings.redis, settings, to.clients_of(apps, settings, "redis"), metrics)
-            self.redis = RedisCache("redis", redis, after_namespaces)
+            redis = to.redis_args(settings.redis, settings, metrics)
+            self.redis = RedisCache("redis", redis, network, after_namespaces)
             backings["redis"] = self.redis.backing
+        gateway = to.gateway_args(settings, metrics)
         routes: list[Route] = []
         self.authentik: AuthentikStack | None = None
         if settings.authentik is not None:
-            authentik = to.authentik_args(settings.authentik, settings, gateway.peer, gateway.url, metrics)
-            self.authentik = AuthentikStack("authentik", authentik, after_namespaces)
+            authentik = to.authentik_args(settings.authentik, settings, gateway.url, metrics)
+            self.authentik = AuthentikStack("authentik", authentik, network, after_namespaces)
             routes.append(self.authentik.route)
-        self.apps = AppTier("apps", to.wire_apps(apps, settings, backings), after_namespaces)
+        self.apps = AppTier("apps", to.app_args(settings, backings), network, after_namespaces)
         routes += self.apps.routes
-        self.gateway = IngressGateway("gateway", gateway, routes, after_namespaces)
+        self.gateway = IngressGateway("gateway", gateway, routes, network, after_namespaces)
+        network.close()
         self.register_outputs(self.outputs())
 
     def outputs(self) -> dict[str, pulumi.Input[object]]:

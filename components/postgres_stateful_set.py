@@ -174,7 +174,8 @@ class PostgresStatefulSet(pulumi.ComponentResource):
     """Creates a headless Service, a ClusterIP Service, a StatefulSet with a
     volumeClaimTemplate (claims retained when the set is deleted or scaled down), a
     ConfigMap of init scripts, a Secret holding a generated password, a NetworkPolicy
-    that admits only `clients`, and optionally a backup CronJob: `pg_dump`, then the
+    in `network` that admits only the clients that connect to its `backing` (and its
+    backup), and optionally a backup CronJob: `pg_dump`, then the
     dumps kept by the retention rule, uploaded to an S3-compatible store or, without
     one, on a claim of their own. With `metrics`, a postgres_exporter sidecar on port
     9187, admitted to the scraper only.
@@ -184,7 +185,9 @@ class PostgresStatefulSet(pulumi.ComponentResource):
     `backing`, what an app that uses the database is given.
     """
 
-    def __init__(self, name: str, args: PostgresArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: PostgresArgs, network: kube.Network, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("platform:index:PostgresStatefulSet", name, None, opts)
         ns = args.namespace
         own = kube.labels(args.name, name, args.component)
@@ -213,8 +216,8 @@ class PostgresStatefulSet(pulumi.ComponentResource):
             checksum=kube.content_checksum(scripts),
             annotations=m.pod_annotations(METRICS, args.metrics),
         )
-        self.peer = pod.peer
-        self.backing = Backing("DATABASE_URL", self.uri, self.peer, PORT)
+        traffic = pod.traffic(network, f"{name}-netpol", kube.child(self))
+        self.backing = Backing("DATABASE_URL", self.uri, traffic, PORT)
         headless = f"{args.name}-headless"
         listen = {"postgres": PORT}
         pod.service(f"{name}-headless", kube.child(self), name=headless, headless=True, listen=listen)
@@ -225,12 +228,10 @@ class PostgresStatefulSet(pulumi.ComponentResource):
             claims=[data],
             opts=kube.child(self, protect=args.protect, depends_on=[secret, init]),
         )
-        clients = list(args.clients)
         if args.backup is not None:
-            clients.append(self._backup(name, args, args.backup).peer)
-        pod.traffic().allow_from(clients, PORT).policy(f"{name}-netpol", kube.child(self))
+            self._backup(name, args, args.backup, network)
         if args.metrics is not None:
-            m.expose(self, name, pod, METRICS, args.metrics)
+            m.expose(self, name, pod, METRICS, args.metrics, network)
         self.register_outputs(
             {
                 "host": self.host,
@@ -301,7 +302,7 @@ class PostgresStatefulSet(pulumi.ComponentResource):
         env = [*kube.plain_env(source), kube.secret_env("DATA_SOURCE_PASS", self.secret_name, "password")]
         return [m.exporter(args.metrics.postgres_exporter, METRICS, health_path="/", env=env)]
 
-    def _backup(self, name: str, args: PostgresArgs, backup: BackupArgs) -> kube.Pod:
+    def _backup(self, name: str, args: PostgresArgs, backup: BackupArgs, network: kube.Network) -> None:
         """A scheduled `pg_dump` (an init container), then the dumps kept by the
         retention rule: uploaded to the object store when one is configured, else on
         a claim of their own, kept like the data volume."""
@@ -349,13 +350,12 @@ class PostgresStatefulSet(pulumi.ComponentResource):
             restart_policy="OnFailure",
         )
         pod.cron_job(f"{name}-backup", schedule=backup.schedule, opts=kube.child(self))
-        traffic = pod.traffic().allow_to(self.peer, PORT)
+        traffic = pod.traffic(network, f"{name}-backup-netpol", kube.child(self))
+        kube.connect(traffic, self.backing.server, PORT)
         if store is not None:
             # The store may be anywhere, a private address included (an in-house
             # S3-compatible server), but only on its own port.
-            traffic.allow_to(kube.Addresses("0.0.0.0/0"), store.port)
-        traffic.policy(f"{name}-backup-netpol", kube.child(self))
-        return pod
+            kube.connect(traffic, kube.Addresses("0.0.0.0/0"), store.port)
 
     def _upload(
         self,

@@ -33,8 +33,9 @@ class RedisCache(pulumi.ComponentResource):
     """Creates a Deployment (one replica, Recreate: its volume is ReadWriteOnce), a
     PersistentVolumeClaim unless persistence is `none` (kept by `pulumi destroy`), a
     ClusterIP Service, a Secret with a generated `requirepass` password, and a
-    NetworkPolicy that admits only `clients`. With `metrics`, a redis_exporter
-    sidecar on port 9121, admitted to the scraper only.
+    NetworkPolicy in `network` that admits only the clients that connect to its
+    `backing`. With `metrics`, a redis_exporter sidecar on port 9121, admitted to the
+    scraper only.
 
     The password reaches Redis through a config file mounted from the Secret, so it
     never appears in the pod spec or the process arguments.
@@ -43,7 +44,9 @@ class RedisCache(pulumi.ComponentResource):
     `backing`, what an app that uses the cache is given.
     """
 
-    def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: RedisArgs, network: kube.Network, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("platform:index:RedisCache", name, None, opts)
         own = kube.labels(args.name, name, "cache")
         self.secret_name = f"{args.name}-credentials"
@@ -101,16 +104,15 @@ class RedisCache(pulumi.ComponentResource):
             ],
             annotations=m.pod_annotations(METRICS, args.metrics),
         )
-        self.peer = pod.peer
-        self.backing = Backing("REDIS_URL", self.url, self.peer, PORT)
+        traffic = pod.traffic(network, f"{name}-netpol", kube.child(self))
+        self.backing = Backing("REDIS_URL", self.url, traffic, PORT)
         pod.service(f"{name}-service", kube.child(self), listen={"redis": PORT})
         # One replica with Recreate: its volume is ReadWriteOnce.
         pod.deployment(
             f"{name}-deployment", replicas=1, strategy=kube.RECREATE, opts=kube.child(self, depends_on=depends)
         )
-        pod.traffic().allow_from(args.clients, PORT).policy(f"{name}-netpol", kube.child(self))
         if args.metrics is not None:
-            m.expose(self, name, pod, METRICS, args.metrics)
+            m.expose(self, name, pod, METRICS, args.metrics, network)
         self.register_outputs({"host": self.host, "port": self.port, "password": self.password, "url": self.url})
 
     def _exporter(self, args: RedisArgs) -> list[kube.Container]:

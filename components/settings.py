@@ -11,8 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -29,21 +28,16 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components.authentik_stack import needs_redis
 from components.contracts import route_path
+from components.quantity import amount, is_quantity
 from components.targets import TARGETS, TargetProfile
 
 CONFIG_NAMESPACE = "platform"
+INVALID = "invalid stack configuration, nothing was changed:"
 
-_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$")
-_QUANTITY_SUFFIX: dict[str, Decimal] = {
-    "": Decimal(1),
-    "m": Decimal("0.001"),
-    **{suffix: Decimal(1000) ** (i + 1) for i, suffix in enumerate("kMGTPE")},
-    **{suffix + "i": Decimal(1024) ** (i + 1) for i, suffix in enumerate("KMGTPE")},
-}
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_EXTENSION = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The distribution reference grammar: lower-case path components, an optional
 # registry host (a first component with a '.' or a port, or localhost), a tag of
@@ -77,11 +71,9 @@ class ConfigError(pulumi.RunError):
     """Stack configuration that cannot be deployed; raised before any resource exists."""
 
 
-def quantity_value(value: str) -> Decimal:
-    """The amount a valid quantity stands for (`500m` is 0.5, `1Ki` is 1024)."""
-    match = re.match(r"^([0-9.]+)(.*)$", value)
-    assert match is not None, value
-    return Decimal(match[1]) * _QUANTITY_SUFFIX[match[2]]
+def invalid(problems: Sequence[str]) -> ConfigError:
+    """The error for `problems`, each a line `<key>: <what is wrong>; <the fix>`."""
+    return ConfigError(INVALID + "".join(f"\n  platform:{problem}" for problem in problems))
 
 
 def _number_as_text(value: Any) -> Any:
@@ -92,7 +84,7 @@ def _number_as_text(value: Any) -> Any:
 
 
 def _quantity(value: str) -> str:
-    if not _QUANTITY.match(value):
+    if not is_quantity(value):
         raise ValueError(
             f"'{value}' is not a Kubernetes quantity; use a number with a suffix such as "
             "10Gi or 512Mi for sizes (binary suffixes Ki, Mi, Gi, Ti) and 250m or 1 for CPU"
@@ -101,7 +93,7 @@ def _quantity(value: str) -> str:
 
 
 def _pinned_image(value: str) -> str:
-    if not _IMAGE.match(value):
+    if not _IMAGE.fullmatch(value):
         raise ValueError(
             f"'{value}' is not an image reference; write it as [registry/]repository:tag with a lower-case "
             "repository and no spaces, for example 'ghcr.io/example/app:1.2.3'"
@@ -119,7 +111,7 @@ def _pinned_image(value: str) -> str:
 
 
 def _dns_label(value: str) -> str:
-    if not _DNS_LABEL.match(value):
+    if not _DNS_LABEL.fullmatch(value):
         raise ValueError(
             f"'{value}' is not a valid Kubernetes name; use lower-case letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters"
@@ -127,9 +119,19 @@ def _dns_label(value: str) -> str:
     return value
 
 
+def _extension(value: str) -> str:
+    # Written into `CREATE EXTENSION IF NOT EXISTS "<name>"` (the init script).
+    if not _EXTENSION.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an extension name; use lower-case letters, digits, '_' and '-', starting with a "
+            "letter, as PostgreSQL names them: vector, pg_trgm, uuid-ossp"
+        )
+    return value
+
+
 def _service_name(value: str) -> str:
     _dns_label(value)
-    if not _DNS_1035.match(value):
+    if not _DNS_1035.fullmatch(value):
         raise ValueError(
             f"'{value}' also names a Service, and Service names must start with a letter; "
             f"rename it, for example 'app-{value}'"
@@ -140,7 +142,7 @@ def _service_name(value: str) -> str:
 def _route_path(value: str) -> str:
     _leading_slash(value)
     refused = [part for part in _REFUSED_PATH_PARTS if part in value]
-    if refused or value.endswith(("/.", "/..")) or not _URL_PATH.match(value):
+    if refused or value.endswith(("/.", "/..")) or not _URL_PATH.fullmatch(value):
         raise ValueError(
             f"'{value}' is not a path an Ingress accepts; use letters, digits and '-', '.', '_', '~' "
             "between single slashes, for example '/api'"
@@ -161,7 +163,7 @@ def _host(value: str) -> str:
             f"'{value}' is an IP address, and an Ingress routes host names only; "
             f"use a name that resolves to it, for example '{value}.nip.io'"
         )
-    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value) or any(len(part) > 63 for part in value.split(".")):
+    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value) or any(len(part) > 63 for part in value.split(".")):
         raise ValueError(
             f"'{value}' is not a host name; use lower-case letters, digits, '-' and '.', "
             "for example 'staging.example.com'"
@@ -207,14 +209,14 @@ def _cron_problem(value: str) -> str | None:
 def _labels(value: dict[str, str]) -> dict[str, str]:
     for key, text in value.items():
         prefix, _, name = key.rpartition("/")
-        if (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix))) or not (
-            len(name) <= 63 and _LABEL_NAME.match(name)
+        if (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix))) or not (
+            len(name) <= 63 and _LABEL_NAME.fullmatch(name)
         ):
             raise ValueError(
                 f"'{key}' is not a label key; use letters, digits, '-', '_' and '.' (at most 63), "
                 "optionally after a DNS prefix and '/', for example 'example.com/team'"
             )
-        if len(text) > 63 or not _LABEL_VALUE.match(text):
+        if len(text) > 63 or not _LABEL_VALUE.fullmatch(text):
             raise ValueError(
                 f"'{text}' (label {key}) is not a label value; use at most 63 letters, digits, '-', '_' and '.', "
                 "starting and ending with a letter or digit"
@@ -255,7 +257,7 @@ class Resources(Model):
     def _requests_within_limits(self) -> Resources:
         for resource in ("cpu", "memory"):
             request, limit = getattr(self.requests, resource), getattr(self.limits, resource)
-            if quantity_value(request) > quantity_value(limit):
+            if amount(request) > amount(limit):
                 raise ValueError(
                     f"requests.{resource} ({request}) is above limits.{resource} ({limit}), which Kubernetes "
                     f"refuses; lower requests.{resource} or raise limits.{resource} to at least {request}"
@@ -330,7 +332,7 @@ class BackupStoreSettings(Model):
     @field_validator("endpoint")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+/?$", value):
+        if not re.fullmatch(r"^https?://[^/\s]+/?$", value):
             raise ValueError(
                 f"'{value}' is not an endpoint URL; use http(s)://host[:port], such as https://s3.amazonaws.com"
             )
@@ -339,7 +341,7 @@ class BackupStoreSettings(Model):
     @field_validator("bucket")
     @classmethod
     def _bucket(cls, value: str) -> str:
-        if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
+        if not re.fullmatch(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
             raise ValueError(f"'{value}' is not an S3 bucket name; use 3-63 lower-case letters, digits, '.' and '-'")
         return value
 
@@ -358,7 +360,7 @@ class PostgresSettings(Model):
     storage: Quantity = "10Gi"
     database: str = "app"
     user: str = "app"
-    extensions: list[str] = Field(default_factory=list)
+    extensions: list[Annotated[str, AfterValidator(_extension)]] = Field(default_factory=list)
     init_sql: str = ""
     resources: Resources = resources("250m", "256Mi", "500m", "512Mi")
     backup: BackupSettings | None = None
@@ -367,7 +369,7 @@ class PostgresSettings(Model):
     @field_validator("database", "user")
     @classmethod
     def _identifier(cls, value: str) -> str:
-        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", value):
+        if not re.fullmatch(r"^[a-z_][a-z0-9_]{0,62}$", value):
             raise ValueError(
                 f"'{value}' is not a plain PostgreSQL identifier; use lower-case letters, "
                 "digits and '_', starting with a letter"
@@ -485,7 +487,7 @@ class AppSettings(Model):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not _ENV_NAME.match(key):
+            if not _ENV_NAME.fullmatch(key):
                 raise ValueError(
                     f"'{key}' is not a valid environment variable name; use letters, digits "
                     "and '_', not starting with a digit"
@@ -529,9 +531,9 @@ class MetricsSettings(Model):
 
     enabled: bool | None = None
     scraper_namespace: Name = "monitoring"
-    scraper_pod_labels: dict[str, str] = Field(default_factory=dict)
+    scraper_pod_labels: Labels = Field(default_factory=dict)
     monitors: bool | None = None
-    monitor_labels: dict[str, str] = Field(default_factory=dict)
+    monitor_labels: Labels = Field(default_factory=dict)
     interval: str = "30s"
     postgres_exporter: Exporter = Exporter(
         image="prometheuscommunity/postgres-exporter:v0.20.1",
@@ -545,7 +547,7 @@ class MetricsSettings(Model):
     @field_validator("interval")
     @classmethod
     def _interval(cls, value: str) -> str:
-        if not re.match(r"^([0-9]+(ms|s|m|h))+$", value):
+        if not re.fullmatch(r"^([0-9]+(ms|s|m|h))+$", value):
             raise ValueError(f"'{value}' is not a Prometheus duration; use a number with a unit, such as 30s or 1m")
         return value
 
@@ -675,151 +677,9 @@ class Settings(Model):
                 f"{secret_key}: this secret is not used by any app; reference it from an app's "
                 f"secretEnv or run `pulumi config rm platform:{secret_key}`"
             )
-        problems += _name_problems(derived_objects(self))
         if problems:
             raise ValueError("\n".join(problems))
         return self
-
-
-@dataclass(frozen=True)
-class DerivedObject:
-    """A Kubernetes object the platform creates, named from the config value at `key`."""
-
-    key: str
-    base: str
-    kind: str
-    namespace: str | None
-    name: str
-
-
-# Longest names Kubernetes takes, where shorter than a DNS subdomain's 253, and why.
-NAME_LIMITS: dict[str, tuple[int, str]] = {
-    "Service": (63, "Service names are DNS labels"),
-    "Deployment": (63, "its pods carry the name as the label app.kubernetes.io/name"),
-    "StatefulSet": (52, "its pods carry the label controller-revision-hash, the name plus 11 characters"),
-    "CronJob": (52, "the CronJob controller appends 11 characters to name its Jobs"),
-}
-
-
-def derived_objects(settings: Settings) -> list[DerivedObject]:
-    """Every namespaced object whose name comes from config, as the components name them."""
-    return list(_derived(settings))
-
-
-def _derived(settings: Settings) -> Iterator[DerivedObject]:
-    def made(key: str, base: str, namespace: str, *objects: tuple[str, str]) -> Iterator[DerivedObject]:
-        for kind, suffix in objects:
-            yield DerivedObject(key, base, kind, namespace, base + suffix)
-
-    def postgres(key: str, base: str, namespace: str, backup: bool) -> Iterator[DerivedObject]:
-        yield from made(
-            key,
-            base,
-            namespace,
-            ("Service", ""),
-            ("Service", "-headless"),
-            ("StatefulSet", ""),
-            ("Secret", "-credentials"),
-            ("ConfigMap", "-init"),
-            ("NetworkPolicy", ""),
-        )
-        if backup:
-            yield from made(key, base, namespace, ("PersistentVolumeClaim", "-backups"), ("CronJob", "-backup"))
-            yield from made(key, base, namespace, ("NetworkPolicy", "-backup"))
-
-    def redis(key: str, base: str, namespace: str, persistent: bool) -> Iterator[DerivedObject]:
-        yield from made(
-            key, base, namespace, ("Service", ""), ("Deployment", ""), ("Secret", "-credentials"), ("NetworkPolicy", "")
-        )
-        if persistent:
-            yield from made(key, base, namespace, ("PersistentVolumeClaim", "-data"))
-
-    for i, namespace in enumerate(settings.namespaces):
-        key = f"namespaces[{i}].name"
-        yield from made(key, "", namespace.name, ("NetworkPolicy", "default-deny"), ("NetworkPolicy", "allow-dns"))
-        if namespace.quota is not None:
-            yield DerivedObject(key, namespace.name, "ResourceQuota", namespace.name, f"{namespace.name}-quota")
-    if settings.postgres is not None:
-        pg = settings.postgres
-        yield from postgres("postgres.name", pg.name, pg.namespace, pg.backup is not None)
-    if settings.redis is not None:
-        rd = settings.redis
-        yield from redis("redis.name", rd.name, rd.namespace, rd.persistence != "none")
-    if settings.authentik is not None:
-        auth = settings.authentik
-        key, ns = "authentik.name", auth.namespace
-        yield from made(
-            key,
-            auth.name,
-            ns,
-            ("Service", "-server"),
-            ("Deployment", "-server"),
-            ("Deployment", "-worker"),
-            ("NetworkPolicy", "-server"),
-            ("NetworkPolicy", "-worker"),
-            ("Secret", "-secrets"),
-            ("ConfigMap", "-config"),
-            ("PersistentVolumeClaim", "-media"),
-        )
-        for role, replicas in (("-server", auth.server_replicas), ("-worker", auth.worker_replicas)):
-            if replicas >= 2:
-                yield from made(key, auth.name, ns, ("PodDisruptionBudget", role))
-        for found in postgres(key, f"{auth.name}-postgres", ns, backup=False):
-            yield DerivedObject(key, auth.name, found.kind, ns, found.name)
-        if needs_redis(auth.image):
-            for found in redis(key, f"{auth.name}-redis", ns, persistent=True):
-                yield DerivedObject(key, auth.name, found.kind, ns, found.name)
-    for i, app in enumerate(settings.apps):
-        if app.image is None:
-            continue
-        key = f"apps[{i}].name"
-        yield from made(key, app.name, app.namespace, ("Service", ""), ("Deployment", ""), ("NetworkPolicy", ""))
-        if app.env:
-            yield from made(key, app.name, app.namespace, ("ConfigMap", "-config"))
-        if app.secret_env or app.uses:
-            yield from made(key, app.name, app.namespace, ("Secret", "-secrets"))
-        if app.autoscaling is not None:
-            yield from made(key, app.name, app.namespace, ("HorizontalPodAutoscaler", ""))
-        if (app.autoscaling.min_replicas if app.autoscaling else app.replicas) >= 2:
-            yield from made(key, app.name, app.namespace, ("PodDisruptionBudget", ""))
-    gw = settings.gateway
-    if gw.install:
-        yield from made(
-            "gateway.name",
-            gw.name,
-            gw.namespace,
-            ("Service", ""),
-            ("Deployment", ""),
-            ("ServiceAccount", ""),
-            ("NetworkPolicy", ""),
-        )
-        if gw.replicas >= 2:
-            yield from made("gateway.name", gw.name, gw.namespace, ("PodDisruptionBudget", ""))
-    routed = {app.namespace for app in settings.apps if app.image is not None and app.path is not None}
-    if settings.authentik is not None:
-        routed.add(settings.authentik.namespace)
-    for routed_namespace in sorted(routed):
-        yield DerivedObject("gateway.name", gw.name, "Ingress", routed_namespace, gw.name)
-
-
-def _name_problems(objects: list[DerivedObject]) -> list[str]:
-    problems: list[str] = []
-    seen: dict[tuple[str, str | None, str], DerivedObject] = {}
-    for obj in objects:
-        limit, reason = NAME_LIMITS.get(obj.kind, (253, "names are DNS subdomains"))
-        if len(obj.name) > limit:
-            room = limit - (len(obj.name) - len(obj.base))
-            problems.append(
-                f"{obj.key}: '{obj.base}' makes the {obj.kind} '{obj.name}' ({len(obj.name)} characters), "
-                f"longer than the {limit} Kubernetes allows ({reason}); shorten {obj.key} to at most {room} characters"
-            )
-        first = seen.setdefault((obj.kind, obj.namespace, obj.name), obj)
-        if first is not obj and first.key != obj.key:
-            problems.append(
-                f"{obj.key}: the {obj.kind} '{obj.name}' in namespace {obj.namespace} is also made by "
-                f"platform:{first.key}; give one of them another name"
-            )
-    return problems
 
 
 def _undeclared(key: str, namespace: str) -> str:
@@ -859,7 +719,7 @@ def _format_errors(error: ValidationError, raw: Mapping[str, Any]) -> str:
         else:
             # Cross-field checks already start each line with the key they are about.
             lines.extend(f"  platform:{line}" for line in message.split("\n"))
-    return "invalid stack configuration, nothing was changed:\n" + "\n".join(lines)
+    return INVALID + "\n" + "\n".join(lines)
 
 
 _CREDENTIAL_WORDS = ("key", "token", "password", "secret", "credential")
@@ -957,13 +817,11 @@ def load_settings() -> Settings:
             raw[key] = value
         elif key in referenced:
             problems.append(
-                f"  platform:{key}: this credential is stored in plaintext; "
+                f"{key}: this credential is stored in plaintext; "
                 f"set it with `pulumi config set --secret platform:{key} <value>`"
             )
         else:
-            problems.append(
-                f"  platform:{key}: unknown key; check its spelling against the README's config table, or remove it"
-            )
+            problems.append(f"{key}: unknown key; check its spelling against the README's config table, or remove it")
     if problems:
-        raise ConfigError("invalid stack configuration, nothing was changed:\n" + "\n".join(problems))
+        raise invalid(problems)
     return parse_settings(raw, secrets)

@@ -3,7 +3,9 @@
     python scripts/validate.py local staging
 
 Reads `Pulumi.<stack>.yaml` as Pulumi would and prints what the stack deploys, or
-the configuration errors with their fixes. A secure value counts as a set secret,
+the configuration errors with their fixes: the settings, then the name of every
+object the program would create (components/object_names.py, the program under
+Pulumi's mocks, as `pulumi preview` checks them). A secure value counts as a set secret,
 wherever it was set: in the stack file (`pulumi config set --secret`, `make secret`)
 or in the copy under `.state/stacks/` that earlier versions of `make secret` kept.
 Secure values are never decrypted, so no passphrase is needed.
@@ -20,6 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from components.object_names import check_names  # noqa: E402
 from components.settings import CONFIG_NAMESPACE, ConfigError, parse_settings  # noqa: E402
 
 # What a secret reads as here: its presence is what validation checks.
@@ -58,6 +61,7 @@ def validate(stack: str, root: Path = ROOT) -> bool:
     raw, secret_keys = stack_config(stack, root)
     try:
         settings = parse_settings(raw, secret_keys)
+        check_names(settings)
     except ConfigError as error:
         print(f"{path.name}: {error}")
         return False

@@ -8,7 +8,7 @@ checks the objects the platform sends to the cluster.
 
 from components.kube.credentials import generated_password
 from components.kube.meta import child, labels, metadata, selector, service_host
-from components.kube.network import INTERNET, Addresses, Traffic, ports
+from components.kube.network import INTERNET, Addresses, Network, Peer, Traffic, connect, ports
 from components.kube.pod import (
     RECREATE,
     Container,
@@ -22,7 +22,6 @@ from components.kube.pod import (
     post_start,
     quarter_of_memory,
     secret_env,
-    share_of,
     spread,
     tcp_probe,
 )
@@ -34,12 +33,15 @@ __all__ = [
     "Addresses",
     "Container",
     "DataVolume",
+    "Network",
+    "Peer",
     "Pod",
     "Timing",
     "Traffic",
     "Volume",
     "child",
     "config_env",
+    "connect",
     "content_checksum",
     "exec_probe",
     "generated_password",
@@ -53,7 +55,6 @@ __all__ = [
     "secret_env",
     "selector",
     "service_host",
-    "share_of",
     "spread",
     "survives_destroy",
     "tcp_probe",

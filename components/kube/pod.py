@@ -61,10 +61,10 @@ from pulumi_kubernetes.core.v1 import (
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget, PodDisruptionBudgetSpecArgs
 
-from components.contracts import Peer
 from components.kube.meta import match, metadata, selector
-from components.kube.network import Traffic
+from components.kube.network import Network, Peer, Traffic
 from components.kube.storage import RETAIN_CLAIMS, DataVolume, Volume
+from components.quantity import share_of
 
 
 @dataclass(frozen=True)
@@ -128,22 +128,10 @@ def content_checksum(*values: pulumi.Input[Any]) -> pulumi.Output[str]:
     return pulumi.Output.unsecret(digest)
 
 
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-_DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-
-
 def quarter_of_memory(resources: ResourceRequirementsArgs) -> str:
     """A quarter of the container's memory limit, for a memory-backed /dev/shm."""
     limits = cast(Mapping[str, str], resources.limits)
     return share_of(limits["memory"], 4)
-
-
-def share_of(memory: str, divisor: int) -> str:
-    """`memory` (a Kubernetes quantity) divided by `divisor`, in whole MiB."""
-    units = {**_BINARY, **_DECIMAL}
-    suffix = next((unit for unit in sorted(units, key=len, reverse=True) if memory.endswith(unit)), "")
-    number = float(memory[: len(memory) - len(suffix)]) * units.get(suffix, 1)
-    return f"{max(1, int(number // divisor // 2**20))}Mi"
 
 
 def secret_env(env_name: str, secret_name: str, key: str) -> EnvVarArgs:
@@ -255,6 +243,10 @@ SCAN_SKIPS = {
 # is ready once it has its cluster IP. A LoadBalancer keeps the built-in await, which
 # waits for its external address.
 SERVICE_READY = {"pulumi.com/waitFor": "jsonpath={.spec.clusterIP}"}
+
+# How late a scheduled run may still start: an hour, so a nightly dump delayed by an
+# outage still runs that night.
+STARTING_DEADLINE = 3600
 
 ROLLING = DeploymentStrategyArgs(
     type="RollingUpdate", rolling_update=RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=0)
@@ -379,9 +371,14 @@ class Pod:
         return StatefulSet(resource_name, metadata=self.workload_metadata(), spec=spec, opts=opts)
 
     def cron_job(self, resource_name: str, *, schedule: str, opts: pulumi.ResourceOptions) -> CronJob:
-        """One run at a time, retried twice, the last three runs of each outcome kept."""
+        """One run at a time, retried twice, the last three runs of each outcome kept.
+        A run that cannot start within STARTING_DEADLINE of its time (the controller
+        was down, the previous run still going) is skipped: without a deadline the
+        controller counts every missed time since the last run, and after 100 it
+        stops scheduling the job at all."""
         spec = CronJobSpecArgs(
             schedule=schedule,
+            starting_deadline_seconds=STARTING_DEADLINE,
             concurrency_policy="Forbid",
             successful_jobs_history_limit=3,
             failed_jobs_history_limit=3,
@@ -442,9 +439,10 @@ class Pod:
             resource_name, metadata=metadata(self.name, self.namespace, self.labels), spec=spec, opts=opts
         )
 
-    def traffic(self) -> Traffic:
-        """The NetworkPolicy of these pods, to be built up with relations."""
-        return Traffic(self.name, self.namespace, self.labels)
+    def traffic(self, network: Network, resource_name: str, opts: pulumi.ResourceOptions) -> Traffic:
+        """The NetworkPolicy of these pods, written by relations (`kube.connect`) and
+        made by `network`."""
+        return network.traffic(self.name, self.namespace, self.labels, resource_name, opts)
 
 
 def spread(pod_labels: Mapping[str, str], *, beside: Mapping[str, str] | None = None) -> AffinityArgs:

@@ -52,6 +52,13 @@ ROUTES = [
     ("GET", "/auth/", "staging-infra", "authentik-server"),
     ("GET", "/auth/if/flow/default-authentication-flow/?next=%2F", "staging-infra", "authentik-server"),
     ("GET", "/auth/-/health/live/", "staging-infra", "authentik-server"),
+    # A `Prefix` path matches whole path elements (the Ingress spec): a path that only
+    # starts with the same letters belongs to the route of `/`.
+    ("GET", "/api/", "staging-core", "core"),
+    ("GET", "/api/x", "staging-core", "core"),
+    ("GET", "/apidocs", "staging-web", "web"),
+    ("GET", "/authors", "staging-web", "web"),
+    ("GET", "/aix", "staging-web", "web"),
 ]
 
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -165,6 +166,46 @@ def test_the_local_stack_refuses_a_context_it_does_not_name(
         assert "kubernetes:context" in output and "kind-platform" in output and "kwok-somebody-else" in output, output
     assert resources_in_state(clone) == []
     assert existing_namespaces() == {}
+
+
+def _long_authentik_with_a_backup(config: dict[str, Any]) -> None:
+    # Its database's backup CronJob would be `<name>-postgres-backup`, 54 characters.
+    config["platform:authentik"] |= {"name": "a" * 38, "database": {"backup": {}}}
+
+
+def _app_named_like_redis_metrics_policy(config: dict[str, Any]) -> None:
+    # With metrics on, Redis' own NetworkPolicy `redis-metrics` is in that namespace.
+    config["platform:metrics"] = {"enabled": True}
+    config["platform:apps"].append({"name": "redis-metrics", "namespace": "staging-infra", "image": "nginx:1.27"})
+
+
+@pytest.mark.parametrize(
+    ("change", "problem", "fix"),
+    [
+        (_long_authentik_with_a_backup, "platform:authentik.name: ", "shorten authentik.name to at most 36 characters"),
+        (
+            _app_named_like_redis_metrics_policy,
+            "platform:apps[3].name: the NetworkPolicy 'redis-metrics' in namespace staging-infra",
+            "is also made by platform:redis.name",
+        ),
+    ],
+)
+def test_preview_and_up_refuse_a_name_the_cluster_would_refuse_before_anything_exists(
+    tmp_path: Path, plain_env: dict[str, str], change: Callable[[dict[str, Any]], None], problem: str, fix: str
+) -> None:
+    clone = plain_stack(tmp_path, plain_env)
+    stack_file = clone.path / "Pulumi.local.yaml"
+    document = yaml.safe_load(stack_file.read_text())
+    change(document["config"])
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    for command in (["preview"], ["up", "--yes", "--skip-preview"]):
+        done = clone.pulumi(*command, "--stack", "local", check=False)
+        output = done.stdout + done.stderr
+        assert done.returncode != 0, output
+        assert "invalid stack configuration, nothing was changed" in output, output
+        assert problem in output and fix in output, output
+    assert resources_in_state(clone) == []
 
 
 def test_an_object_made_outside_the_stack_is_neither_adopted_nor_deleted(

@@ -3,9 +3,10 @@
 `stack_configs()` builds a config section by section. Every leaf value comes from
 the field's declaration in components/settings.py: its validator (a name, a
 quantity, an image, a path, a host, a schedule, labels), its bounds (`ge`/`le`)
-or its literal choices. Values are drawn at and around each limit (names exactly
-45, 52, 56 and 63 characters long, which the derived objects' names hit), and
-names that other objects already use, so derived names collide.
+or its literal choices. Values are drawn at and around each limit: names exactly as
+long as every name and label the program renders from them leaves room for, and
+one longer (`EDGE_LENGTHS`, learned from a render, components/object_names.py),
+and names that other objects already use, so rendered names collide.
 
 With `near=True` one mutation follows, drawn from the leaves the config has and
 from the cross-field rules: a value just past a limit, the wrong YAML type (a bare
@@ -17,6 +18,7 @@ that the rejection names it.
 from __future__ import annotations
 
 import functools
+import re
 import string
 import types
 import typing
@@ -30,14 +32,55 @@ from pydantic import AfterValidator, BaseModel
 
 from components import settings as schema
 from components.contracts import route_path
+from components.object_names import named_objects
+from tests.unit.harness import stack_config
 
 Strategy = st.SearchStrategy[Any]
 Path = tuple[str | int, ...]
 
 TARGETS = ["kind", "minikube", "gke", "eks", "aks"]
-# Lengths where derived names cross Kubernetes' limits: <name>-postgres-headless
-# (45/46), StatefulSets and CronJobs (52/53), <name>-server (56/57), labels (63/64).
-EDGE_LENGTHS = [1, 2, 44, 45, 46, 51, 52, 53, 55, 56, 57, 62, 63]
+# Everything that names an object of its own: both databases backed up, Authentik
+# old enough for its own Redis, every app deployed, metrics with PodMonitors, TLS.
+EVERY_OBJECT: dict[str, Any] = stack_config("staging") | {
+    "redis": stack_config("staging")["redis"] | {"persistence": "rdb"},
+    "authentik": stack_config("staging")["authentik"] | {"image": "ghcr.io/goauthentik/server:2025.8.1"},
+    "apps": [app | {"image": "traefik/whoami:v1.11.0"} for app in stack_config("staging")["apps"]],
+    "metrics": {"monitors": True},
+    "gateway": stack_config("staging")["gateway"] | {"tls": {"clusterIssuer": "letsencrypt"}},
+}
+
+
+def _edge_lengths() -> list[int]:
+    """For each name and label the program renders from a config value, the longest
+    value that fits and one longer; and the shortest names."""
+    rooms = {fit.room for item in named_objects(schema.parse_settings(EVERY_OBJECT)) for fit in item.fits()}
+    return sorted({1, 2} | {length for room in rooms if room > 0 for length in (room, room + 1) if length <= 63})
+
+
+EDGE_LENGTHS = _edge_lengths()
+
+
+def name_limits() -> dict[str, int]:
+    """For each key of EVERY_OBJECT that names objects (but the namespaces, which the
+    rest refers to), the longest value every name and label made from it leaves room
+    for; a name is at most 63 characters in any case."""
+    rooms: dict[str, int] = {}
+    for item in named_objects(schema.parse_settings(EVERY_OBJECT)):
+        for fit in item.fits():
+            if fit.room > 0:
+                rooms[fit.source.key] = min(rooms.get(fit.source.key, 63), fit.room)
+    return {key: room for key, room in rooms.items() if not key.startswith("namespaces")}
+
+
+def set_key(config: dict[str, Any], key: str, value: Any) -> None:
+    """Set `key` (as an error names it, `apps[1].name`) in `config`."""
+    node: Any = config
+    *parents, last = re.findall(r"[A-Za-z]+|\d+", key)
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    node[last] = value
+
+
 # Names the components also give to objects of their own, so generated names collide.
 TAKEN_NAMES = ["postgres", "redis", "authentik", "gateway", "default-deny", "allow-dns", "authentik-server"]
 
@@ -51,6 +94,8 @@ class Case:
     mutated: str | None = None
     """The key (as an error names it, `apps[0].port`) a near-valid mutation changed."""
     mutation: str | None = None
+    names: bool = False
+    """The mutation breaks a rendered name, which is checked once the settings are valid."""
 
 
 def key_of(path: Path) -> str:
@@ -155,7 +200,8 @@ BAD_FIELDS: dict[tuple[str, str], Strategy] = {
     ("AuthentikSettings", "trusted_proxies"): st.sampled_from(["10.0.0.0/33", "everything"]),
     ("Probe", "path"): st.just("health"),
     ("PostgresSettings", "database"): st.sampled_from(["App", "1db", "a-b", "a" * 64]),
-    ("PostgresSettings", "user"): st.sampled_from(["App", "1db"]),
+    ("PostgresSettings", "user"): st.sampled_from(["App", "1db", "app\n"]),
+    ("PostgresSettings", "extensions"): st.sampled_from([['vector"; DROP TABLE app; --'], ["Vector"], ["pg trgm"]]),
     ("AppSettings", "env"): st.sampled_from([{"1BAD": "x"}, {"PORT": 8080}, {"DEBUG": True}, {"A-B": "x"}]),
 }
 # Keys a section gets from the structure of the whole config, not from the schema.
@@ -456,10 +502,23 @@ def _mutate(draw: st.DrawFn, case: Case, slots: list[tuple[Path, Strategy]], nam
         config["authentik"] = {"namespace": namespaces[0], "name": "a" * 46}
         return "authentik.name"
 
+    def name_too_long_for_a_backup() -> str:
+        config["authentik"] = {"namespace": namespaces[0], "name": "a" * 37, "database": {"backup": {}}}
+        return "authentik.name"
+
+    def app_named_like_a_metrics_policy() -> str:
+        config["redis"] = {"namespace": namespaces[0], "name": "redis"}
+        config["metrics"] = {"enabled": True}
+        apps.append({"name": "redis-metrics", "namespace": namespaces[0], "image": "traefik/whoami:v1.11.0"})
+        config["apps"] = apps
+        return f"apps[{len(apps) - 1}].name"
+
     cross += [
         ("one replica on a cloud target", one_replica_on_a_cloud),
         ("name a namespace's policy has", name_taken),
-        ("name too long for a derived Service", name_too_long),
+        ("name too long for a rendered StatefulSet", name_too_long),
+        ("name too long for a backup CronJob", name_too_long_for_a_backup),
+        ("app named like Redis' metrics policy", app_named_like_a_metrics_policy),
     ]
     deployed = [app for app in apps if "image" in app]
     if len(deployed) >= 2:
@@ -480,6 +539,7 @@ def _mutate(draw: st.DrawFn, case: Case, slots: list[tuple[Path, Strategy]], nam
         label, apply = draw(st.sampled_from(cross))
         case.mutated = apply()
         case.mutation = label
+        case.names = apply in (name_taken, name_too_long, name_too_long_for_a_backup, app_named_like_a_metrics_policy)
         return
     path, bad = draw(st.sampled_from(slots))
     value = draw(bad)

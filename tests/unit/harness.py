@@ -199,6 +199,7 @@ def run_program(
     cluster with the Prometheus Operator's CRDs if `pod_monitors_available`.
     `cluster` is the `kubernetes:*` config (default: the stack file's, see cluster_config)."""
     from components.cluster import stack_provider
+    from components.object_names import check_names
     from components.platform import Platform
     from components.settings import load_settings
 
@@ -223,6 +224,7 @@ def run_program(
     @pulumi.runtime.test
     def program() -> Any:
         settings = load_settings()
+        check_names(settings)
         # The fixture's servers do not exist: only a test that brings a cluster looks objects up.
         check = settings.ownership_check and cluster is not None
         providers = stack_provider(project_dir=ROOT, check_ownership=check)

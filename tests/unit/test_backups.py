@@ -39,6 +39,13 @@ def test_both_databases_are_dumped_first_then_pruned_on_the_volume(on_volume: Ru
     assert on_volume.one("PersistentVolumeClaim", claim).retain_on_delete
 
 
+@pytest.mark.parametrize("cronjob", ["postgres-backup", "authentik-postgres-backup"])
+def test_a_backup_that_cannot_start_within_an_hour_waits_for_its_next_time(on_volume: Run, cronjob: str) -> None:
+    spec = on_volume.one("CronJob", cronjob).inputs["spec"]
+    assert spec["startingDeadlineSeconds"] == 3600
+    assert spec["concurrencyPolicy"] == "Forbid"
+
+
 def test_with_a_store_the_dump_is_uploaded_and_no_claim_is_made(to_s3: Run) -> None:
     spec = to_s3.one("CronJob", "postgres-backup").pod_spec()
     upload = spec["containers"][0]

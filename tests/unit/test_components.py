@@ -187,6 +187,46 @@ def test_every_workload_has_its_own_network_policy(stack: str) -> None:
         ), workload.k8s_name
 
 
+Pods = tuple[str, frozenset[tuple[str, str]]]
+NAMESPACE_POLICIES = ("default-deny", "allow-dns")
+
+
+def _pods_of(peer: dict[str, Any]) -> Pods | None:
+    """The namespace and pod labels a NetworkPolicy peer selects; None for addresses."""
+    if "namespaceSelector" not in peer:
+        return None
+    namespace = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+    return namespace, frozenset((peer.get("podSelector") or {}).get("matchLabels", {}).items())
+
+
+def _sides(run: Run, direction: str, peers: str) -> set[tuple[Pods, Pods, tuple[int, ...]]]:
+    """(these pods, the other end's pods, ports) of every rule in `direction` of the
+    platform's workload policies."""
+    found = set()
+    for policy in run.of_kind("NetworkPolicy"):
+        if policy.k8s_name in NAMESPACE_POLICIES:
+            continue
+        spec = policy.inputs["spec"]
+        own = (policy.namespace or "", frozenset(spec["podSelector"]["matchLabels"].items()))
+        for rule in spec.get(direction, []):
+            ports = tuple(sorted(port["port"] for port in rule.get("ports", [])))
+            for other in filter(None, map(_pods_of, rule.get(peers, []))):
+                found.add((own, other, ports))
+    return found
+
+
+@every_stack
+def test_every_connection_between_workloads_is_admitted_at_both_ends(stack: str) -> None:
+    run = built(stack)
+    workloads = {own for own, _, _ in _sides(run, "ingress", "from") | _sides(run, "egress", "to")}
+    egress = {(client, server, ports) for client, server, ports in _sides(run, "egress", "to") if server in workloads}
+    ingress = {
+        (client, server, ports) for server, client, ports in _sides(run, "ingress", "from") if client in workloads
+    }
+    assert egress, "no connection between workloads"
+    assert egress == ingress
+
+
 @every_stack
 def test_workloads_with_two_or_more_replicas_have_a_disruption_budget(stack: str) -> None:
     run = built(stack)
@@ -260,6 +300,18 @@ def test_gateway_test_binary_is_the_deployed_traefik(stack: str) -> None:
     assert pinned is not None
     image = built(stack).one("Deployment", "gateway").pod_spec()["containers"][0]["image"]
     assert image == f"traefik:v{pinned.group(1)}"
+
+
+@every_stack
+def test_gateway_matches_prefix_paths_by_path_element(stack: str) -> None:
+    # Traefik matches a `Prefix` path as a plain string prefix without the flag, so
+    # `/api` would take `/apidocs` (tests/e2e/test_gateway_traefik.py sends both).
+    args = built(stack).one("Deployment", "gateway").pod_spec()["containers"][0]["args"]
+    assert "--providers.kubernetesingress.strictPrefixMatching=true" in args
+    paths = [
+        p for ingress in built(stack).of_kind("Ingress") for p in ingress.inputs["spec"]["rules"][0]["http"]["paths"]
+    ]
+    assert {p["pathType"] for p in paths} == {"Prefix"}
 
 
 def test_gateway_without_tls_has_no_redirect() -> None:

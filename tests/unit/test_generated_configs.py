@@ -1,4 +1,5 @@
-"""Generated stack configs: what validates renders objects Kubernetes accepts; what
+"""Generated stack configs: what validates (its settings, then the name of every
+object the program would render from them) renders objects Kubernetes accepts; what
 does not is rejected before any resource exists, naming the key and a fix.
 
 Generated cases per run: 315. 200 near-valid configs (a config with one mutation
@@ -18,6 +19,7 @@ import re
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 
+from components.object_names import check_names
 from components.settings import ConfigError, parse_settings
 from tests.unit import kube_rules
 from tests.unit.generated_configs import Case, stack_configs
@@ -32,9 +34,19 @@ FIX = re.compile(
 RAW_PYDANTIC = ("Input should be a valid string", "Value error", "validation error")
 
 
-def _validates(case: Case) -> bool:
+def _settings_valid(case: Case) -> bool:
     try:
         parse_settings(case.config | case.secrets, secret_keys=set(case.secrets))
+    except ConfigError:
+        return False
+    return True
+
+
+def _validates(case: Case) -> bool:
+    """Whether `case` passes validation: its settings, then the names the program
+    would render from them."""
+    try:
+        check_names(parse_settings(case.config | case.secrets, secret_keys=set(case.secrets)))
     except ConfigError:
         return False
     return True
@@ -66,6 +78,10 @@ def test_near_valid_config_is_rejected_naming_the_key_before_anything_is_registe
     event(f"mutation: {(case.mutation or '').split(' = ')[0].split('[')[0]}")
     message = assert_rejected_well(case)
     assert case.mutated is not None
+    if case.names and not _settings_valid(case):
+        # Names are rendered from valid settings only: the settings' problems come first.
+        event("a name, after the settings' own problems")
+        return
     keys = _keys(message)
     assert any(key.startswith(case.mutated) or case.mutated.startswith(key) for key in keys), (
         f"{case.mutation}: the message names {keys}, not {case.mutated}"

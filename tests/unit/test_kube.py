@@ -6,10 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+import pytest
 from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
 
 from components import kube
-from components.contracts import Peer, Route
+from components.contracts import Route
+from components.kube import Peer
+from components.settings import resources
 from tests.unit.harness import Run, run_resources
 
 RESOURCES = ResourceRequirementsArgs(
@@ -116,34 +119,102 @@ def test_workloads_are_deleted_in_the_background() -> None:
     assert annotations["pulumi.com/deletionPropagationPolicy"] == "background"
 
 
-def test_traffic_relations_become_policy_rules() -> None:
-    gateway = Peer("gateway", {"app": "gateway"})
-    run = build(
-        lambda owner: (
-            web()
-            .traffic()
-            .allow_from([gateway], 8080)
-            .allow_to(kube.INTERNET, 443)
-            .policy("web-netpol", kube.child(owner))
+API_LABELS = kube.labels("api", "api", "backend")
+
+
+def api() -> kube.Pod:
+    container = kube.Container("api", "nginx:1.27", RESOURCES, ports={"http": 8080})
+    return kube.Pod("api", "core", API_LABELS, [container], run_as_user=10001)
+
+
+def _peer(namespace: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        "podSelector": {"matchLabels": kube.selector(labels)},
+    }
+
+
+def connected(connect: Any) -> Run:
+    """Web and api, each with a policy in one network, after `connect(web, api)`."""
+
+    def make(owner: pulumi.Resource) -> None:
+        network = kube.Network()
+        connect(
+            web().traffic(network, "web-netpol", kube.child(owner)),
+            api().traffic(network, "api-netpol", kube.child(owner)),
         )
-    )
-    spec = run.one("NetworkPolicy", "web").inputs["spec"]
-    assert spec["policyTypes"] == ["Ingress", "Egress"]
-    assert spec["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8080}]
-    assert spec["ingress"][0]["from"][0]["podSelector"] == {"matchLabels": {"app": "gateway"}}
-    assert spec["egress"][0]["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"
+        network.close()
+
+    return build(make)
 
 
-def test_no_sources_admit_nothing() -> None:
-    run = build(lambda owner: web().traffic().allow_from([], 8080).policy("web-netpol", kube.child(owner)))
-    spec = run.one("NetworkPolicy", "web").inputs["spec"]
+def test_a_connection_writes_the_clients_egress_and_the_servers_ingress() -> None:
+    run = connected(lambda client, server: kube.connect(client, server, 8080))
+    web_spec, api_spec = (run.one("NetworkPolicy", name).inputs["spec"] for name in ("web", "api"))
+    assert web_spec["egress"] == [{"to": [_peer("core", API_LABELS)], "ports": [{"protocol": "TCP", "port": 8080}]}]
+    assert web_spec["policyTypes"] == ["Ingress", "Egress"]
+    assert api_spec["ingress"] == [{"from": [_peer("apps", LABELS)], "ports": [{"protocol": "TCP", "port": 8080}]}]
+    assert (api_spec["policyTypes"], api_spec.get("egress", [])) == (["Ingress"], [])
+
+
+def test_an_end_with_no_policy_here_gives_only_the_other_end_a_rule() -> None:
+    scraper = Peer("monitoring")
+
+    def outside(client: kube.Traffic, server: kube.Traffic) -> None:
+        kube.connect(scraper, server, 9090)
+        kube.connect(client, kube.INTERNET, 443)
+
+    run = connected(outside)
+    web_spec, api_spec = (run.one("NetworkPolicy", name).inputs["spec"] for name in ("web", "api"))
+    assert web_spec["egress"][0]["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"
+    assert web_spec["ingress"] == []
+    assert api_spec["ingress"][0]["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {}},
+        }
+    ]
+
+
+def _ingress_of(clients: list[str]) -> list[Any]:
+    def connect(_: kube.Traffic, server: kube.Traffic) -> None:
+        for namespace in clients:
+            kube.connect(Peer(namespace, {"app": "client"}), server, 8080)
+
+    return list(connected(connect).one("NetworkPolicy", "api").inputs["spec"]["ingress"])
+
+
+def test_rules_are_sorted_so_a_new_client_only_adds_a_rule() -> None:
+    before = _ingress_of(["zeta", "alpha"])
+    after = _ingress_of(["zeta", "mid", "alpha", "alpha"])
+    assert [rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for rule in after] == [
+        "alpha",
+        "mid",
+        "zeta",
+    ]
+    assert [rule for rule in after if rule not in before] == [after[1]]
+
+
+def test_a_workload_nothing_connects_to_admits_nothing() -> None:
+    run = connected(lambda client, server: None)
+    spec = run.one("NetworkPolicy", "api").inputs["spec"]
     assert (spec["policyTypes"], spec["ingress"]) == (["Ingress"], [])
 
 
 def test_route_paths_lose_their_trailing_slash_but_root_stays() -> None:
-    peer = Peer("apps")
-    assert Route("/auth/", "apps", "auth", 9000, peer).path == "/auth"
-    assert Route("/", "apps", "web", 8080, peer).path == "/"
+    server = kube.Network().traffic("web", "apps", LABELS, "web-netpol", pulumi.ResourceOptions())
+    assert Route("/auth/", "apps", "auth", 9000, server).path == "/auth"
+    assert Route("/", "apps", "web", 8080, server).path == "/"
+
+
+@pytest.mark.parametrize(
+    ("memory", "quarter"),
+    [("2Gi", "512Mi"), ("1.5Gi", "384Mi"), ("1G", "238Mi"), ("1Pi", "268435456Mi"), ("1E", "238418579101Mi")],
+)
+def test_shared_memory_is_a_quarter_of_any_memory_limit_the_settings_accept(memory: str, quarter: str) -> None:
+    accepted = resources("100m", memory, "1", memory)
+    limits = ResourceRequirementsArgs(limits={"cpu": accepted.limits.cpu, "memory": accepted.limits.memory})
+    assert kube.quarter_of_memory(limits) == quarter
 
 
 def test_init_containers_run_first_hardened_and_share_the_pod_volumes() -> None:

@@ -155,12 +155,18 @@ def test_only_the_scraper_namespace_reaches_a_metrics_port() -> None:
                 "ports": [{"protocol": "TCP", "port": port}],
             }
         ]
-    # No other policy opens a metrics port.
+    # No other policy opens a metrics port, a rule without ports opening them all.
     for policy in run.of_kind("NetworkPolicy"):
         if policy.k8s_name in _metrics_policies(run):
             continue
-        opened = {p["port"] for rule in policy.inputs["spec"].get("ingress", []) for p in rule["ports"]}
+        opened = {port for rule in policy.inputs["spec"].get("ingress", []) for port in _admitted_ports(rule)}
         assert not opened & set(METRICS_PORTS.values()), policy.k8s_name
+
+
+def _admitted_ports(rule: dict[str, Any]) -> set[int]:
+    """The ports an ingress rule admits: every port when it names none."""
+    ports = rule.get("ports") or []
+    return {port["port"] for port in ports} if ports else set(range(1, 65536))
 
 
 def test_the_scraper_is_configurable() -> None:

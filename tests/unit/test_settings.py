@@ -174,11 +174,13 @@ BAD_INPUTS: list[tuple[str, str, Mutation, str, str]] = [
         "Service names must start with a letter",
     ),
     (
-        "authentik name too long for its database's headless Service",
+        "authentik name too long for its database's StatefulSet",
         "local",
         _set("authentik.name", "a" * 46),
         "platform:authentik.name",
-        "shorten authentik.name to at most 45 characters",
+        "makes the StatefulSet '" + "a" * 46 + "-postgres' (55 characters), longer than the 52 Kubernetes allows "
+        "(its pods carry the label controller-revision-hash, the name plus 11 characters); "
+        "shorten authentik.name to at most 43 characters",
     ),
     (
         "postgres name too long for a StatefulSet",
@@ -379,6 +381,28 @@ BAD_INPUTS: list[tuple[str, str, Mutation, str, str]] = [
         "postgres.backup",
     ),
 ]
+
+
+# Every config value the components write into SQL or a shell command, and a value
+# that would end the statement or run a command of its own there.
+IN_SQL_OR_SHELL = [
+    ("postgres.extensions", ["vector", 'x"; DROP TABLE app; --']),  # CREATE EXTENSION, the init script
+    ("postgres.database", "app; DROP TABLE app"),  # pg_isready, the exporter's and the apps' URIs
+    ("postgres.user", "app' OR '1'='1"),
+    ("postgres.name", "pg$(id)"),  # the backup's pg_dump, prune and upload commands
+    ("authentik.name", "auth`id`"),  # its database's backup commands
+    ("postgres.name", "postgres\n"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), IN_SQL_OR_SHELL)
+def test_a_value_written_into_sql_or_a_shell_command_is_held_to_its_grammar(key: str, value: object) -> None:
+    config = copy.deepcopy(stack_config("staging"))
+    section, field = key.split(".")
+    config[section][field] = value
+    with pytest.raises(ConfigError) as raised:
+        parse_settings(config)
+    assert f"platform:{key}" in str(raised.value)
 
 
 @pytest.mark.parametrize(

@@ -281,8 +281,8 @@ def test_minikube_network_policies_frontend_backend_database_dns() -> None:
     dns = _policy(run, "allow-dns")["egress"][0]
     assert {(p["protocol"], p["port"]) for p in dns["ports"]} == {("UDP", 53), ("TCP", 53)}
     backend = _policy(run, "todo-backend")
-    assert _selected(backend["ingress"][0]["from"]) == {"todo-frontend", "gateway"}
-    assert backend["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8000}]
+    assert {name for rule in backend["ingress"] for name in _selected(rule["from"])} == {"todo-frontend", "gateway"}
+    assert all(rule["ports"] == [{"protocol": "TCP", "port": 8000}] for rule in backend["ingress"])
     assert _selected(backend["egress"][0]["to"]) == {"todo-database"}
     assert backend["egress"][0]["ports"] == [{"protocol": "TCP", "port": 5432}]
     frontend = _policy(run, "todo-frontend")

@@ -82,3 +82,43 @@ def test_a_plain_value_in_the_machine_copy_is_not_a_secret(tmp_path: Path) -> No
     local.parent.mkdir(parents=True)
     local.write_text(yaml.safe_dump({"config": {"platform:openaiApiKey": "sk-plain"}}))
     assert not validate("minikube", root)
+
+
+def _staging_with(tmp_path: Path, change: Callable[[dict[str, object]], None]) -> Path:
+    root = _checkout(tmp_path, "staging")
+    path = root / "Pulumi.staging.yaml"
+    document = yaml.safe_load(path.read_text())
+    change(document["config"])
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return root
+
+
+def test_a_name_too_long_for_an_object_the_program_renders_is_refused_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def long_authentik(config: dict[str, object]) -> None:
+        authentik = config["platform:authentik"]
+        assert isinstance(authentik, dict)
+        authentik["name"] = "a" * 38
+
+    assert not validate("staging", _staging_with(tmp_path, long_authentik))
+    out = capsys.readouterr().out
+    assert "platform:authentik.name:" in out
+    assert f"the CronJob '{'a' * 38}-postgres-backup' (54 characters)" in out
+    assert "shorten authentik.name to at most 36 characters" in out
+
+
+def test_an_app_named_like_an_object_another_component_makes_is_refused_naming_both_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def app_beside_redis(config: dict[str, object]) -> None:
+        apps = config["platform:apps"]
+        assert isinstance(apps, list)
+        apps.append({"name": "redis-metrics", "namespace": "staging-infra", "image": "traefik/whoami:v1.11.0"})
+
+    assert not validate("staging", _staging_with(tmp_path, app_beside_redis))
+    out = capsys.readouterr().out
+    assert (
+        "platform:apps[3].name: the NetworkPolicy 'redis-metrics' in namespace staging-infra is also made by "
+        "platform:redis.name"
+    ) in out
