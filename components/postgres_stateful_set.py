@@ -133,33 +133,37 @@ class PostgresArgs(DataServiceArgs):
     component: str = "database"
 
 
-def extensions_hook(args: PostgresArgs) -> list[str] | None:
-    """A postStart command that creates the configured extensions on every start.
+def start_hook(args: PostgresArgs) -> list[str]:
+    """A postStart command that brings an existing database up to the stack's config
+    on every start: the role's password, then the configured extensions.
 
-    The entrypoint runs /docker-entrypoint-initdb.d only into an empty data
-    directory, so an extension added later would never reach an existing database.
-    The hook first waits for the server on TCP: during initdb only a temporary
-    server runs, on the socket alone, and the database may not exist yet. It then
-    runs the same idempotent script over the socket, where the image's initdb
-    trusts local connections, so a rotated password cannot lock it out. A failing
-    script fails the container: a missing extension shows as a failed rollout.
+    The entrypoint reads POSTGRES_PASSWORD and runs /docker-entrypoint-initdb.d only
+    into an empty data directory, so a rotated password (or the new one an `up` after
+    `destroy` generates beside the kept volume) and an extension added later would
+    never reach an existing database. The hook first waits for the server on TCP:
+    during initdb only a temporary server runs, on the socket alone, and the database
+    may not exist yet. It then runs over the socket, where the image's initdb trusts
+    local connections, so the old password is never needed. The password goes through
+    a psql variable read from the environment, never a command line. A failing
+    statement fails the container: a missing extension shows as a failed rollout.
     """
-    if not args.extensions:
-        return None
     # pg_isready names the user: without one libpq asks the passwd database, and the
     # UID has no entry in postgres:*-alpine (its postgres user is 70), so the check
     # would never attempt a connection ("no attempt") and the hook would wait 10 min.
+    psql = 'psql -v ON_ERROR_STOP=1 --no-psqlrc -h /var/run/postgresql -U "$POSTGRES_USER" -d "$POSTGRES_DB"'
     script = (
         'for attempt in $(seq 600); do pg_isready -q -h 127.0.0.1 -U "$POSTGRES_USER" && break; sleep 1; done; '
-        'psql -v ON_ERROR_STOP=1 --no-psqlrc -h /var/run/postgresql -U "$POSTGRES_USER" -d "$POSTGRES_DB" '
-        f"-f {INIT_DIR}/{EXTENSIONS_SCRIPT}"
+        f"printf '%s\\n' '\\set password `printenv POSTGRES_PASSWORD`' "
+        f"'ALTER ROLE \"{args.user}\" PASSWORD :'\\''password'\\'';' | {psql} -q"
     )
+    if args.extensions:
+        script += f" && {psql} -f {INIT_DIR}/{EXTENSIONS_SCRIPT}"
     return ["sh", "-c", script]
 
 
 def init_scripts(args: PostgresArgs) -> dict[str, str]:
     """SQL run by the image's entrypoint when the data directory is empty; the
-    extensions script also on every start (extensions_hook)."""
+    extensions script also on every start (start_hook)."""
     scripts: dict[str, str] = {}
     if args.extensions:
         scripts[EXTENSIONS_SCRIPT] = "".join(
@@ -205,15 +209,15 @@ class PostgresStatefulSet(pulumi.ComponentResource):
             opts=kube.child(self),
         )
         data = kube.DataVolume("data", DATA_DIR, args.storage, args.storage_class)
-        # The password is left out of the checksum: the server reads it only at
-        # initdb, and a rotation needs ALTER USER (docs/operations.md), not a restart.
+        # The password is in the checksum: a new one restarts the server, whose start
+        # hook sets it on the role (start_hook).
         pod = kube.Pod(
             args.name,
             ns,
             own,
             [self._container(args, data), *self._exporter(args)],
             run_as_user=POSTGRES_UID,
-            checksum=kube.content_checksum(scripts),
+            checksum=kube.content_checksum(scripts, self.password),
             annotations=m.pod_annotations(METRICS, args.metrics),
         )
         traffic = pod.traffic(network, f"{name}-netpol", kube.child(self))
@@ -268,7 +272,6 @@ class PostgresStatefulSet(pulumi.ComponentResource):
 
     def _container(self, args: PostgresArgs, data: kube.DataVolume) -> kube.Container:
         ready = ["pg_isready", "-h", "127.0.0.1", "-U", args.user, "-d", args.database]
-        hook = extensions_hook(args)
         return kube.Container(
             name="postgres",
             image=args.image,
@@ -284,7 +287,7 @@ class PostgresStatefulSet(pulumi.ComponentResource):
             startup=kube.exec_probe(ready, kube.Timing(period=10, timeout=5, failures=60)),
             liveness=kube.tcp_probe("postgres", kube.Timing(period=10, timeout=5, failures=3)),
             readiness=kube.exec_probe(ready, kube.Timing(period=5, timeout=3, failures=2)),
-            lifecycle=None if hook is None else kube.post_start(hook),
+            lifecycle=kube.post_start(start_hook(args)),
             volumes=[
                 data.templated,
                 kube.Volume.config_map("init", INIT_DIR, f"{args.name}-init"),

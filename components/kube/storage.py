@@ -37,6 +37,13 @@ from components.kube.meta import metadata
 RETAIN_CLAIMS = StatefulSetPersistentVolumeClaimRetentionPolicyArgs(when_deleted="Retain", when_scaled="Retain")
 
 
+# A claim is not awaited: under a WaitForFirstConsumer class (kind's, the clouds')
+# it binds only once the pod that mounts it exists, and the workload's own await
+# covers that. Awaited, an `up` after `destroy` waited out its timeout on the claims
+# `destroy` kept, already Bound (tests/node/test_destroy.py).
+CLAIM_ANNOTATIONS = {"pulumi.com/skipAwait": "true"}
+
+
 # Each disk-backed scratch directory; their sum stays below a container's
 # ephemeral-storage limit (components/from_settings.py).
 SCRATCH_SIZE = "256Mi"
@@ -153,7 +160,7 @@ class DataVolume:
     ) -> PersistentVolumeClaim:
         return PersistentVolumeClaim(
             resource_name,
-            metadata=metadata(self.claim_name, namespace, object_labels),
+            metadata=metadata(self.claim_name, namespace, object_labels, CLAIM_ANNOTATIONS),
             spec=self.spec(),
             opts=survives_destroy(parent, protect=protect),
         )

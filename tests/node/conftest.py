@@ -144,7 +144,8 @@ def run_pod(node: Node, namespace: str, labels: dict[str, str], script: str, env
     """Run `script` (bash) in a one-off pod with `labels` in `namespace`; its output.
 
     The pod carries the labels of the workload it stands for, so the NetworkPolicies
-    that apply to it are exactly that workload's. It is deleted afterwards.
+    that apply to it are exactly that workload's; it is never Ready, so no Service
+    sends it the workload's traffic. It is deleted afterwards.
     """
     name = f"probe-{os.urandom(4).hex()}"
     pod = {
@@ -162,6 +163,9 @@ def run_pod(node: Node, namespace: str, labels: dict[str, str], script: str, env
                     "command": ["bash", "-c", script],
                     "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
                     "securityContext": RESTRICTED,
+                    # Never Ready, so never an endpoint of the Services that select the
+                    # workload's labels: traffic for the workload never reaches it.
+                    "readinessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 3600},
                     "resources": {
                         "requests": {"cpu": "10m", "memory": "32Mi", "ephemeral-storage": "16Mi"},
                         "limits": {"cpu": "200m", "memory": "128Mi", "ephemeral-storage": "64Mi"},

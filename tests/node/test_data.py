@@ -36,6 +36,9 @@ def psql_as_core(node: Node, sql: str) -> str:
         node,
         "staging-core",
         labels,
+        # A client waits for the server first: after a restart its Service may take a
+        # moment to list the new pod.
+        'for _ in $(seq 60); do pg_isready -q -d "$DATABASE_URL" && break; sleep 1; done; '
         'psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -Atc "$SQL"',
         {
             "DATABASE_URL": url,

@@ -11,7 +11,7 @@ INFRA = "staging-infra"
 POSTGRES = "postgres.staging-infra.svc.cluster.local:5432"
 REDIS = "redis.staging-infra.svc.cluster.local:6379"
 AUTHENTIK_DB = "authentik-postgres.staging-infra.svc.cluster.local:5432"
-AUTHENTIK = "authentik.staging-infra.svc.cluster.local:9000"
+AUTHENTIK = "authentik-server.staging-infra.svc.cluster.local:9000"
 
 
 def app(name: str) -> str:

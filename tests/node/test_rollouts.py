@@ -8,7 +8,13 @@ from tests.node.conftest import NAMESPACES, Node, stack_config
 
 
 def pods(node: Node) -> dict[str, str]:
-    return {p["metadata"]["uid"]: p["metadata"]["name"] for ns in NAMESPACES for p in node.objects("pods", ns)}
+    """The pods serving now: a pod a rollout replaced may still be terminating."""
+    return {
+        p["metadata"]["uid"]: p["metadata"]["name"]
+        for ns in NAMESPACES
+        for p in node.objects("pods", ns)
+        if "deletionTimestamp" not in p["metadata"]
+    }
 
 
 def test_rotating_the_redis_password_rolls_redis_and_its_readers_only(node: Node) -> None:

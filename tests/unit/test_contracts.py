@@ -294,7 +294,19 @@ def test_postgres_creates_its_extensions_on_every_start() -> None:
     assert "PGPASSWORD" not in script
     assert "ON_ERROR_STOP=1" in script
     minikube, _, _ = _postgres_in(built("minikube"), "todo-database")
-    assert "lifecycle" not in minikube.container  # no extensions configured
+    minikube_script = minikube.container["lifecycle"]["postStart"]["exec"]["command"][2]
+    assert "00-extensions.sql" not in minikube_script  # no extensions configured
+
+
+def test_postgres_sets_the_role_password_from_the_environment_on_every_start() -> None:
+    # The entrypoint reads POSTGRES_PASSWORD only into an empty data directory: a
+    # rotated password, or the new one beside a volume `destroy` kept, is set at start.
+    for run, name in ((built("local"), "postgres"), (built("minikube"), "todo-database")):
+        target, _, _ = _postgres_in(run, name)
+        script = target.container["lifecycle"]["postStart"]["exec"]["command"][2]
+        assert "\\set password `printenv POSTGRES_PASSWORD`" in script
+        assert "PASSWORD :'\\''password'\\''" in script
+        assert script.index("ALTER ROLE") < script.index("| psql")
 
 
 def _postgres_in(run: Run, name: str) -> tuple[Target, dict[str, Any], dict[str, Any]]:
