@@ -85,6 +85,21 @@ def _fix(context: str | None) -> str:
     )
 
 
+# What writes each context the committed stack files name into its kubeconfig.
+_CONTEXT_SOURCES = {
+    "kind-platform": "`make cluster` writes it to .state/kubeconfig, for kind and the emulated control plane alike",
+    "minikube": "`minikube start` writes it to ~/.kube/config",
+}
+
+
+def _context_source(context: str) -> str:
+    return _CONTEXT_SOURCES.get(
+        context,
+        "your cloud's get-credentials command writes the kubeconfig, and "
+        f"`kubectl config rename-context <its context> {context}` gives the context this name (docs/cloud.md)",
+    )
+
+
 def _data(section: dict[str, Any], key: str, base: Path) -> bytes:
     """`<key>-data` (base64) or the file `<key>` of a kubeconfig section, else b''."""
     if section.get(f"{key}-data"):
@@ -109,7 +124,7 @@ def resolve(settings: ClusterConfig, project_dir: Path) -> Cluster:
     if not path.is_file():
         raise ConfigError(
             f"kubernetes:kubeconfig: {path} does not exist; start the cluster this stack names "
-            f"(context {settings.context}: `make cluster` for the local stack) or point the key at its kubeconfig"
+            f"(context {settings.context}: {_context_source(settings.context)}) or point the key at its kubeconfig"
         )
     text = path.read_text()
     document = yaml.safe_load(text) or {}
@@ -119,8 +134,8 @@ def resolve(settings: ClusterConfig, project_dir: Path) -> Cluster:
         raise ConfigError(
             f"kubernetes:context: the stack names context '{settings.context}', but {path} has "
             f"{found}; nothing was changed. Point kubernetes:kubeconfig at the kubeconfig of the "
-            f"cluster this stack belongs to (for the local stack: `make cluster` writes .state/kubeconfig "
-            f"with context {settings.context}), or, if this stack really belongs to another cluster, "
+            f"cluster this stack belongs to (context {settings.context}: {_context_source(settings.context)}), "
+            f"or, if this stack really belongs to another cluster, "
             f"`pulumi config set kubernetes:context <context>`"
         )
     clusters = {item["name"]: item.get("cluster") or {} for item in document.get("clusters") or []}

@@ -57,7 +57,7 @@ def validate(stack: str, root: Path = ROOT) -> bool:
         return False
     raw, secret_keys = stack_config(stack, root)
     try:
-        settings = parse_settings(raw, secret_keys)
+        settings = parse_settings(raw, secret_keys, stack)
     except ConfigError as error:
         print(f"{path.name}: {error}")
         return False
