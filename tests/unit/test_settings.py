@@ -89,7 +89,7 @@ BAD_INPUTS: list[tuple[str, str, Mutation, str, str]] = [
         "minikube",
         lambda c: None,
         "platform:apps[0].secretEnv.OPENAI_API_KEY",
-        "`make secret STACK=minikube KEY=openaiApiKey` or `pulumi config set --secret --stack minikube platform:openaiApiKey` (both prompt",
+        "`pulumi config set --secret --stack minikube platform:openaiApiKey` (both prompt",
     ),
     ("unknown target", "local", _set("target", "k3d"), "platform:target", "'kind', 'minikube', 'gke', 'eks' or 'aks'"),
     ("missing target", "local", _delete("target"), "platform:target", "required key is missing"),
@@ -306,7 +306,7 @@ BAD_INPUTS: list[tuple[str, str, Mutation, str, str]] = [
         "minikube",
         _set("openaiApiKey", "sk-plain"),
         "platform:openaiApiKey",
-        "set it with `make secret STACK=minikube KEY=openaiApiKey` or `pulumi config set --secret --stack minikube platform:openaiApiKey`",
+        "set it with `make secret STACK=minikube KEY=openaiApiKey` or",
     ),
     (
         "label key with a space",
