@@ -28,7 +28,7 @@ if [[ -x $KWOKCTL ]] && "$KWOKCTL" get clusters 2>/dev/null | grep -qx "$NAME"; 
         { cat "$STATE/kwokctl-delete.log" >&2; exit 1; }
     deleted=1
 fi
-rm -f "$STATE/kubeconfig" "$STATE/kwok.yaml"
+rm -f "$STATE/kubeconfig" "$STATE/kwok.yaml" "$STATE/runtime"
 if ((deleted)); then
     say "cluster '$NAME' deleted in $(($(date +%s) - T0))s"
 else
