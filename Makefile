@@ -182,8 +182,8 @@ E2E_SUITE = $(E2E_CLUSTER) cluster/down.sh >/dev/null; $(E2E_CLUSTER) cluster/up
 test-e2e: venv tools policy/venv/.installed ## the real CLI against a fresh local control plane (started and removed here)
 	@$(call E2E_SUITE,tests/e2e)
 
-test-e2e-user-path: venv tools policy/venv/.installed ## only the user's path: plain pulumi in fresh clones, two clones, a new cluster
-	@$(call E2E_SUITE,tests/e2e/test_user_path.py)
+test-e2e-user-path: venv tools policy/venv/.installed ## only the user's path: the README's blocks and plain pulumi in fresh clones, two clones, a new cluster
+	@$(call E2E_SUITE,tests/e2e/test_readme.py tests/e2e/test_user_path.py)
 
 snapshots: venv ## rewrite the golden render and URN snapshots (tests/unit/snapshots/) after reviewing a change
 	$(BIN)/python -m tests.unit.snapshots
