@@ -51,6 +51,12 @@ def user_shell() -> dict[str, str]:
     return env | {"PATH": ":".join(path)}
 
 
+def resources(export: Path) -> list[str]:
+    """The URNs of the objects in an exported stack (not Pulumi's own)."""
+    deployment = json.loads(export.read_text())["deployment"]
+    return [r["urn"] for r in deployment.get("resources") or [] if not r["type"].startswith("pulumi:")]
+
+
 @dataclass
 class FreshClone:
     path: Path
@@ -97,14 +103,13 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshClone]:
 def test_the_plain_pulumi_block_runs_as_written_in_a_fresh_clone(clone: FreshClone) -> None:
     script = plain_pulumi_block()
     # After the block: where the CLI kept its settings, and what the stack holds.
-    probe = 'echo "PULUMI_HOME=$PULUMI_HOME"; pulumi stack export --stack local'
+    probe = 'echo "PULUMI_HOME=$PULUMI_HOME"; pulumi stack export --stack local --file .state/after-block.json'
     done = clone.bash(f"{script}\n{probe}")
     assert done.returncode == 0, failed(script, done)
 
     home = next(line for line in done.stdout.splitlines() if line.startswith("PULUMI_HOME="))
     assert home == f"PULUMI_HOME={clone.path}/.state/pulumi-home", "a PULUMI_HOME every checkout shares"
-    deployment = json.loads(done.stdout[done.stdout.index("{") :])["deployment"]
-    assert [r["urn"] for r in deployment.get("resources") or [] if not r["type"].startswith("pulumi:")] == []
+    assert resources(clone.path / ".state" / "after-block.json") == []
     # What the README says plain Pulumi does to the stack file: the salt, nothing else.
     diff = subprocess.run(
         ["git", "diff", "-U0", "--", "Pulumi.local.yaml"], cwd=clone.path, capture_output=True, text=True, check=True
@@ -130,7 +135,8 @@ def test_make_down_after_plain_pulumi_destroys_that_stack_and_removes_the_cluste
     assert "no cluster" not in down.stdout and "deleted in" in down.stdout, down.stdout[-2000:]
     state = clone.bash(
         ". tools/env.sh && PULUMI_BACKEND_URL=file://$PWD/.state/backend "
-        "PULUMI_CONFIG_PASSPHRASE_FILE=$PWD/.state/passphrase pulumi stack export --stack local"
+        "PULUMI_CONFIG_PASSPHRASE_FILE=$PWD/.state/passphrase "
+        "pulumi stack export --stack local --file .state/after-down.json"
     )
-    deployment = json.loads(state.stdout)["deployment"]
-    assert [r["urn"] for r in deployment.get("resources") or [] if not r["type"].startswith("pulumi:")] == []
+    assert state.returncode == 0, failed("pulumi stack export", state)
+    assert resources(clone.path / ".state" / "after-down.json") == []
