@@ -12,17 +12,42 @@ TOOLS_ENV := . tools/env.sh &&
 # The plain Pulumi commands of the README, with this checkout's file backend and
 # passphrase (`pulumi login file://...` as an environment variable, so make never
 # changes the user's own login). Which cluster a stack acts on is in its stack file.
+# An exported PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE is used as it
+# is, so make and plain `pulumi` in one shell use one passphrase (the README exports
+# the file make generates).
 STATE := $(CURDIR)/.state
 # Resource steps at once. Pulumi's default is 4 per core (8 here on 2 cores), but a
 # step mostly waits on the cluster (a rollout, a claim), not on a core: with more
 # steps in flight, `up` and `destroy` overlap those waits as `kubectl wait` does
 # (docs/benchmarks.md, scaling). Set PULUMI_PARALLEL to change it.
 PULUMI_PARALLEL ?= 64
+# A stack's passphrase salt belongs to the backend it lives in, not to the committed
+# stack file: `pulumi stack init` records it in the new stack's state, and Pulumi
+# reads it from there when the stack file has none (PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER).
+# So make creates a stack from CONFIG_DIR, which holds only Pulumi.yaml (init writes
+# the salt into the stack file beside it), and runs each command on a fresh copy of
+# the stack file there (--config-file), into which Pulumi writes the salt again: the
+# committed files stay as they are, and a scratch copy of the project is free of this
+# checkout's salt.
+CONFIG_DIR := $(STATE)/config
+CONFIG_FILE := $(CONFIG_DIR)/Pulumi.$(STACK).yaml
 PULUMI := $(TOOLS_ENV) export PULUMI_BACKEND_URL=file://$(STATE)/backend \
-	PULUMI_CONFIG_PASSPHRASE_FILE=$(STATE)/passphrase PULUMI_PARALLEL=$(PULUMI_PARALLEL) && mkdir -p $(STATE)/backend && \
-	pulumi stack select --create $(STACK) --secrets-provider passphrase &&
+	PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(STATE)/passphrase} \
+	PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER=true PULUMI_PARALLEL=$(PULUMI_PARALLEL) && \
+	mkdir -p $(STATE)/backend $(CONFIG_DIR) &&
+HAS_STACK = pulumi stack --stack $(STACK) --show-name >/dev/null 2>&1
+# Commands that may create the stack (up, preview, secret): one created here is
+# removed again when the command fails, so a preview that cannot run (no cluster)
+# leaves no stack behind. Nothing selects it: every command names it.
+NEW_STACK = created= && { $(HAS_STACK) || { rm -f $(CONFIG_FILE) && cp Pulumi.yaml $(CONFIG_DIR)/ && \
+	(cd $(CONFIG_DIR) && pulumi stack init $(STACK) --secrets-provider passphrase --no-select) && created=1; }; } &&
+UNLESS_DONE_DROP_NEW_STACK = || { status=$$?; [ -z "$$created" ] || pulumi stack rm $(STACK) --yes --preserve-config \
+	>/dev/null; exit $$status; }
+# Commands on a stack that must exist (destroy, refresh, outputs).
+OLD_STACK = { $(HAS_STACK) || { echo "[make] no stack $(STACK) in .state/backend: nothing to do"; exit 0; }; } &&
+CONFIG = cp Pulumi.$(STACK).yaml $(CONFIG_FILE) &&
 
-.PHONY: help venv tools cluster cluster-down passphrase up preview destroy down refresh outputs render scan secret \
+.PHONY: help venv tools cluster cluster-down passphrase up preview destroy stack-rm down refresh outputs render scan secret \
 	validate docs snapshots lint test test-unit test-policy test-real test-e2e test-e2e-user-path test-node bench
 
 help: ## list the targets
@@ -55,8 +80,14 @@ passphrase: $(STATE)/passphrase ## generate the passphrase of the local file bac
 # `pulumi up` runs first: skipping it saves a whole program run (docs/benchmarks.md).
 # `make preview` shows it, with the policy pack; every other stack keeps it.
 UP_ARGS = $(if $(filter local,$(STACK)),--skip-preview)
+# The emulated control plane runs no container, so nothing answers on the stack's url.
+EMULATED_NOTE = if [ "$(STACK)" = local ] && [ "$$(cat $(STATE)/runtime 2>/dev/null)" = kwok ]; then \
+	echo "[make] note: the local cluster is the emulated control plane (kwok), which runs no container:" \
+	"the objects exist, but the url does not serve. With Docker and kind, make cluster-down && make up" \
+	"gives a cluster that does."; fi
 up: venv tools $(if $(filter local,$(STACK)),cluster) passphrase ## pulumi up --stack STACK (local) --yes, then its outputs
-	@$(PULUMI) pulumi up --stack $(STACK) --yes $(UP_ARGS) --suppress-outputs && pulumi stack output --stack $(STACK)
+	@$(PULUMI) $(NEW_STACK) $(CONFIG) pulumi up --stack $(STACK) --config-file $(CONFIG_FILE) --yes $(UP_ARGS) \
+		--suppress-outputs $(UNLESS_DONE_DROP_NEW_STACK) && pulumi stack output --stack $(STACK) && $(EMULATED_NOTE)
 
 policy/venv/.installed: policy/requirements.txt
 	@echo "[policy] installing the policy pack's requirements into policy/venv"
@@ -65,24 +96,37 @@ policy/venv/.installed: policy/requirements.txt
 	@touch $@
 
 preview: venv tools passphrase policy/venv/.installed ## pulumi preview --stack STACK with the policy pack
-	@$(PULUMI) pulumi preview --stack $(STACK) --diff --policy-pack policy
+	@$(PULUMI) $(NEW_STACK) $(CONFIG) pulumi preview --stack $(STACK) --config-file $(CONFIG_FILE) --diff \
+		--policy-pack policy $(UNLESS_DONE_DROP_NEW_STACK)
 
+# Pulumi's own tip after destroy, `pulumi stack rm`, would also delete the committed
+# stack file, and needs make's backend and passphrase: `make stack-rm` is the one that works.
 destroy: venv tools passphrase ## pulumi destroy --stack STACK
-	@$(PULUMI) pulumi destroy --stack $(STACK) --yes
+	@$(PULUMI) $(OLD_STACK) $(CONFIG) pulumi destroy --stack $(STACK) --config-file $(CONFIG_FILE) --yes && \
+		echo "[make] with make, remove the stack itself (its history in .state/backend) with" \
+		"make stack-rm STACK=$(STACK); it keeps Pulumi.$(STACK).yaml"
+
+stack-rm: venv tools passphrase ## pulumi stack rm --preserve-config STACK: the stack and its history, not its stack file
+	@$(PULUMI) $(OLD_STACK) pulumi stack rm $(STACK) --yes --preserve-config
 
 refresh: venv tools passphrase ## pulumi refresh --stack STACK
-	@$(PULUMI) pulumi refresh --stack $(STACK) --yes
+	@$(PULUMI) $(OLD_STACK) $(CONFIG) pulumi refresh --stack $(STACK) --config-file $(CONFIG_FILE) --yes
 
 outputs: venv tools passphrase ## pulumi stack output --stack STACK
-	@$(PULUMI) pulumi stack output --stack $(STACK)
+	@$(PULUMI) $(OLD_STACK) pulumi stack output --stack $(STACK)
 
+# The one command that writes the committed stack file, as asked: the secret's
+# ciphertext, and the salt it was encrypted with (both belong to this backend).
 secret: venv tools passphrase ## pulumi config set --secret, prompted for: make secret STACK=minikube KEY=openaiApiKey
 	@test -n "$(KEY)" || { echo "usage: make secret STACK=<stack> KEY=<key under platform:>"; exit 2; }
-	@$(PULUMI) pulumi config set --secret --stack $(STACK) platform:$(KEY)
+	@$(PULUMI) $(NEW_STACK) pulumi config set --secret --stack $(STACK) platform:$(KEY) $(UNLESS_DONE_DROP_NEW_STACK)
 
-down: ## destroy the local stack, then remove the cluster
-	@if [ -f .state/kubeconfig ]; then $(MAKE) --no-print-directory destroy STACK=$(STACK); fi
-	@cluster/down.sh
+# The cluster goes even when destroy fails: the local cluster is disposable, and its
+# objects then leave the state on the next up or destroy (kubernetes:deleteUnreachable).
+down: ## destroy the local stack, then remove the cluster (also when destroy fails)
+	@status=0; if [ -f .state/kubeconfig ]; then $(MAKE) --no-print-directory destroy STACK=$(STACK) || status=$$?; fi; \
+	cluster/down.sh; if [ $$status != 0 ]; then echo "[make] destroy failed (above); the cluster is removed" \
+		"anyway, and its objects leave the state on the next make up or make destroy"; fi; exit $$status
 
 # Every stack, or only the one named on the command line: `make render STACK=staging`.
 RENDER_STACKS := $(if $(filter command line environment,$(origin STACK)),$(STACK),local minikube staging)
@@ -142,8 +186,8 @@ E2E_SUITE = trap '$(E2E_CLUSTER) cluster/down.sh >/dev/null' EXIT; \
 test-e2e: venv tools policy/venv/.installed ## the real CLI against a fresh local control plane (started and removed here)
 	@$(call E2E_SUITE,tests/e2e)
 
-test-e2e-user-path: venv tools policy/venv/.installed ## only the user's path: plain pulumi in fresh clones, two clones, a new cluster
-	@$(call E2E_SUITE,tests/e2e/test_user_path.py)
+test-e2e-user-path: venv tools policy/venv/.installed ## only the user's path: the README's blocks and plain pulumi in fresh clones, two clones, a new cluster
+	@$(call E2E_SUITE,tests/e2e/test_readme.py tests/e2e/test_user_path.py)
 
 # In this order: the workloads are checked before the tests that change the stack,
 # and destroy comes last.

@@ -39,6 +39,11 @@ ROWS: list[tuple[str, str, str]] = [
     ("import: import components + harness", "  `import components.platform` + the test harness", "s"),
     ("floor_pulumi_version", "`pulumi version` (the CLI's own start)", "s"),
     ("floor_empty_preview", "`pulumi preview` of an empty program (CLI, language host, Python, `import pulumi`)", "s"),
+    (
+        "floor_empty_preview_sigint_ignored",
+        "the same preview with SIGINT ignored (`bash -c 'trap \"\" INT; pulumi preview ...'`: a job started with `&`)",
+        "s",
+    ),
     ("floor_empty_up", "`pulumi up` of an empty program, no changes (as `make up` runs it)", "s"),
     ("floor_kubectl_get", "`kubectl get namespaces` (kubectl's own start and one request)", "s"),
     ("cluster_start", "`cluster/up.sh` cold start on a fresh name (`make cluster`)", "s"),

@@ -75,6 +75,8 @@ TIMEOUT = 900
 WAIT = "300s"
 # `pulumi up` arguments as `make up` gives them for the local stack (Makefile, UP_ARGS).
 UP_ARGS = ["--skip-preview"]
+# Runs a command with SIGINT ignored, as `bash -c 'trap "" INT; ...'` does.
+SIGINT_IGNORED = ["bash", "-c", 'trap "" INT; exec "$@"', "bash"]
 
 
 def make_environment() -> dict[str, str]:
@@ -316,7 +318,9 @@ class Project:
         # The stack names its cluster by kubeconfig path: here, the bench cluster's.
         stack_config = config if config is not None else yaml.safe_load(self.config_file.read_text())
         stack_config["config"]["kubernetes:kubeconfig"] = str(kubeconfig)
-        self.config_file.write_text(yaml.safe_dump(stack_config, sort_keys=False))
+        # Only the config: an `encryptionsalt` a checkout's stack file may carry belongs to
+        # that checkout's backend and passphrase, not to this copy's.
+        self.config_file.write_text(yaml.safe_dump({"config": stack_config["config"]}, sort_keys=False))
         self.env = dict(env)
         self.env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
         self.env |= {
@@ -581,6 +585,15 @@ class Bench:
             run(["pulumi", "version"], env=self.empty.env, cwd=self.empty.dir)
         with timed(self.results, "floor_empty_preview"):
             self.empty.command("preview", logs / "preview.log")
+        with timed(self.results, "floor_empty_preview_sigint_ignored"):
+            # As a job started with `&` or `nohup` from a script runs it: the CLI and its
+            # plugins inherit an ignored SIGINT, the signal the CLI stops plugins with.
+            run(
+                [*SIGINT_IGNORED, *self.empty.args("preview")],
+                env=self.empty.env,
+                cwd=self.empty.dir,
+                log=logs / "preview-sigint-ignored.log",
+            )
         with timed(self.results, "floor_empty_up"):
             self.empty.command("up", logs / "up.log")
         with timed(self.results, "floor_kubectl_get"):

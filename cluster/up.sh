@@ -203,6 +203,7 @@ case $RUNTIME in
     node) up_node ;;
     kwok) up_kwok ;;
 esac
+# Which runtime serves this kubeconfig: `make up` says when nothing can answer on the url.
 echo "$RUNTIME" >"$STATE/runtime"
 say "cluster '$NAME' ($RUNTIME) ready in $(elapsed): $(kc get nodes --no-headers | wc -l | tr -d ' ') node(s) Ready, default StorageClass 'standard'"
 say "kubeconfig: $KCFG, context $CONTEXT (the local stack's kubernetes:kubeconfig and kubernetes:context)"

@@ -87,6 +87,21 @@ def _fix(context: str | None) -> str:
     )
 
 
+# What writes each context the committed stack files name into its kubeconfig.
+_CONTEXT_SOURCES = {
+    "kind-platform": "`make cluster` writes it to .state/kubeconfig (kind, the real node or the emulated plane)",
+    "minikube": "`minikube start` writes it to ~/.kube/config",
+}
+
+
+def _context_source(context: str) -> str:
+    return _CONTEXT_SOURCES.get(
+        context,
+        "your cloud's get-credentials command writes the kubeconfig, and "
+        f"`kubectl config rename-context <its context> {context}` gives the context this name (docs/cloud.md)",
+    )
+
+
 def resolve(settings: ClusterConfig, project_dir: Path) -> Cluster:
     """Check that the kubeconfig exists and holds the named context; raise ConfigError otherwise."""
     if not settings.context:
@@ -99,8 +114,8 @@ def resolve(settings: ClusterConfig, project_dir: Path) -> Cluster:
         kubeconfig = Kubeconfig.load(settings.kubeconfig, project_dir)
     except FileNotFoundError as error:
         raise ConfigError(
-            f"{error}; start the cluster this stack names (context {settings.context}: `make cluster` for the "
-            "local stack) or point the key at its kubeconfig"
+            f"{error}; start the cluster this stack names (context {settings.context}: "
+            f"{_context_source(settings.context)}) or point the key at its kubeconfig"
         ) from error
     except KubeconfigError as error:
         raise ConfigError(f"{error}; nothing was changed") from error
@@ -111,8 +126,8 @@ def resolve(settings: ClusterConfig, project_dir: Path) -> Cluster:
             raise ConfigError(
                 f"kubernetes:context: the stack names context '{settings.context}', but {path} has "
                 f"{found}; nothing was changed. Point kubernetes:kubeconfig at the kubeconfig of the "
-                f"cluster this stack belongs to (for the local stack: `make cluster` writes .state/kubeconfig "
-                f"with context {settings.context}), or, if this stack really belongs to another cluster, "
+                f"cluster this stack belongs to (context {settings.context}: {_context_source(settings.context)}), "
+                f"or, if this stack really belongs to another cluster, "
                 f"`pulumi config set kubernetes:context <context>`"
             )
         endpoint = kubeconfig.context(settings.context)

@@ -67,6 +67,19 @@ INT32_MAX = 2**31 - 1
 PLATFORM_NAMESPACE_LABELS = ("environment", "status", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by")
 
 
+# The stack's name in a hint, until parse_settings is told which stack it reads.
+_STACK = "<stack>"
+
+
+def _set_secret(key: str, stack: str = _STACK) -> str:
+    """The commands that set a secret; both prompt for the value, which a command line
+    would leave in the shell's history."""
+    return (
+        f"`make secret STACK={stack} KEY={key}` or `pulumi config set --secret --stack {stack} platform:{key}` "
+        "(both prompt for the value)"
+    )
+
+
 class ConfigError(pulumi.RunError):
     """Stack configuration that cannot be deployed; raised before any resource exists."""
 
@@ -88,6 +101,20 @@ def _quantity(value: str) -> str:
         raise ValueError(
             f"'{value}' is not a Kubernetes quantity; use a number with a suffix such as "
             "10Gi or 512Mi for sizes (binary suffixes Ki, Mi, Gi, Ti) and 250m or 1 for CPU"
+        )
+    return value
+
+
+# The smallest volume size taken as meant: a size without a unit counts bytes, so
+# `storage: 10` would ask for a 10-byte volume.
+_MIN_STORAGE = "1Mi"
+
+
+def _storage_size(value: str) -> str:
+    if amount(value) < amount(_MIN_STORAGE):
+        raise ValueError(
+            f"'{value}' is {format(amount(value).normalize(), 'f')} bytes, below {_MIN_STORAGE} "
+            "(a size without a unit counts bytes); write the size with a unit, such as 10Gi or 512Mi"
         )
     return value
 
@@ -225,6 +252,7 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
 
 
 Quantity = Annotated[str, BeforeValidator(_number_as_text), AfterValidator(_quantity)]
+StorageSize = Annotated[Quantity, AfterValidator(_storage_size)]
 Image = Annotated[str, AfterValidator(_pinned_image)]
 Name = Annotated[str, AfterValidator(_dns_label)]
 ServiceName = Annotated[str, AfterValidator(_service_name)]
@@ -306,7 +334,7 @@ class NamespaceSettings(Model):
 
 class BackupSettings(Model):
     schedule: Annotated[str, AfterValidator(_schedule)] = "0 3 * * *"
-    storage: Quantity = "5Gi"
+    storage: StorageSize = "5Gi"
     image: Image | None = None
     keep_last: int = Field(default=7, ge=1)
     keep_days: int | None = Field(default=None, ge=1)
@@ -357,7 +385,7 @@ class PostgresSettings(Model):
     name: ServiceName = "postgres"
     namespace: Name
     image: Image = "pgvector/pgvector:pg15"
-    storage: Quantity = "10Gi"
+    storage: StorageSize = "10Gi"
     database: str = "app"
     user: str = "app"
     extensions: list[Annotated[str, AfterValidator(_extension)]] = Field(default_factory=list)
@@ -381,7 +409,7 @@ class RedisSettings(Model):
     name: ServiceName = "redis"
     namespace: Name
     image: Image = "redis:7-alpine"
-    storage: Quantity = "2Gi"
+    storage: StorageSize = "2Gi"
     persistence: Literal["aof", "rdb", "none"] = "aof"
     resources: Resources = resources("100m", "128Mi", "250m", "256Mi")
     rotation: int = Field(default=0, ge=0)
@@ -389,7 +417,7 @@ class RedisSettings(Model):
 
 class AuthentikDatabase(Model):
     image: Image = "postgres:15-alpine"
-    storage: Quantity = "5Gi"
+    storage: StorageSize = "5Gi"
     resources: Resources = resources("250m", "256Mi", "500m", "512Mi")
     backup: BackupSettings | None = None
 
@@ -402,7 +430,7 @@ class AuthentikSettings(Model):
     worker_replicas: Replicas = 1
     path: str = "/auth/"
     bootstrap_email: str = "admin@localhost"
-    media_storage: Quantity = "2Gi"
+    media_storage: StorageSize = "2Gi"
     server_resources: Resources = resources("250m", "256Mi", "500m", "512Mi")
     worker_resources: Resources = resources("100m", "128Mi", "250m", "256Mi")
     database: AuthentikDatabase = AuthentikDatabase()
@@ -621,7 +649,7 @@ class Settings(Model):
                 if secret_key not in self.secrets:
                     problems.append(
                         f"{key}.secretEnv.{env_name}: the secret platform:{secret_key} is not set; "
-                        f"run `pulumi config set --secret platform:{secret_key} <value>`"
+                        f"set it with {_set_secret(secret_key)}"
                     )
             if app.path is not None and app.image is not None:
                 route = route_path(app.path)
@@ -662,7 +690,7 @@ class Settings(Model):
                 if secret_key not in self.secrets:
                     problems.append(
                         f"backupStore.{field}: the secret platform:{secret_key} is not set; "
-                        f"run `pulumi config set --secret platform:{secret_key} <value>`"
+                        f"set it with {_set_secret(secret_key)}"
                     )
             backed_up = (self.postgres is not None and self.postgres.backup is not None) or (
                 self.authentik is not None and self.authentik.database.backup is not None
@@ -704,7 +732,7 @@ def _format_errors(error: ValidationError, raw: Mapping[str, Any]) -> str:
         if item["type"] == "extra_forbidden" and len(item["loc"]) == 1 and _is_credential(str(loc), raw):
             message = (
                 "a credential set as plain config would be stored and shown in clear; "
-                f"set it as a secret instead: `pulumi config set --secret platform:{loc}` (prompts for the value)"
+                f"set it as a secret instead: {_set_secret(str(loc))}"
             )
         elif item["type"] == "extra_forbidden":
             message = "unknown key; check its spelling against the README's config table, or remove it"
@@ -755,8 +783,11 @@ def _wrong_yaml_type(message: str, value: bool | int | float) -> str:
     return f"expected {expected}, read {read}; {write}"
 
 
-def parse_settings(raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str] = frozenset()) -> Settings:
-    """Validate raw config (keys without the `platform:` prefix) into `Settings`."""
+def parse_settings(
+    raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str] = frozenset(), stack: str = _STACK
+) -> Settings:
+    """Validate raw config (keys without the `platform:` prefix) into `Settings`; the
+    errors' hints name `stack`."""
     data: dict[str, Any] = {}
     secrets: dict[str, str] = {}
     for key, value in raw.items():
@@ -767,7 +798,7 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: set[str] | frozenset[str
     try:
         return Settings.model_validate({**data, "secrets": secrets})
     except ValidationError as error:
-        raise ConfigError(_format_errors(error, raw)) from None
+        raise ConfigError(_format_errors(error, raw).replace(_STACK, stack)) from None
 
 
 def _decode(value: Any) -> Any:
@@ -817,11 +848,10 @@ def load_settings() -> Settings:
             raw[key] = value
         elif key in referenced:
             problems.append(
-                f"{key}: this credential is stored in plaintext; "
-                f"set it with `pulumi config set --secret platform:{key} <value>`"
+                f"{key}: this credential is stored in plaintext; set it with {_set_secret(key, pulumi.get_stack())}"
             )
         else:
             problems.append(f"{key}: unknown key; check its spelling against the README's config table, or remove it")
     if problems:
         raise invalid(problems)
-    return parse_settings(raw, secrets)
+    return parse_settings(raw, secrets, pulumi.get_stack())

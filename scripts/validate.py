@@ -60,7 +60,7 @@ def validate(stack: str, root: Path = ROOT) -> bool:
         return False
     raw, secret_keys = stack_config(stack, root)
     try:
-        settings = parse_settings(raw, secret_keys)
+        settings = parse_settings(raw, secret_keys, stack)
         check_names(settings)
     except ConfigError as error:
         print(f"{path.name}: {error}")

@@ -3,11 +3,18 @@
 #
 #   . tools/env.sh            # bash, zsh (any cwd); POSIX sh from the repo root
 #
-# Quiet and cheap: no subprocesses beyond one `cd`/`pwd`, no network, no output.
+# Quiet and cheap: no subprocesses beyond one `cd`/`pwd` (and, once per checkout,
+# the `mkdir` and `ln` of PULUMI_HOME), no network, no output.
 # Exports: PATH, PULUMI_HOME, PULUMI_SKIP_UPDATE_CHECK,
 # PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION, PLATFORM_TOOLS_CACHE,
 # PLATFORM_ROOT, PLATFORM_KUBECONFIG (the local cluster's kubeconfig path;
 # KUBECONFIG itself is left alone).
+#
+# PULUMI_HOME is this checkout's (.state/pulumi-home, made on first use, with a
+# link to the plugins that tools/bootstrap.sh installed in the tool cache): what
+# the CLI keeps there besides plugins (a `pulumi login`'s credentials, the selected
+# stacks, logs) stays with the checkout instead of being shared by every checkout
+# on the machine.
 # shellcheck shell=sh
 
 # Repo root from this file's own path (bash: BASH_SOURCE, zsh: %x); plain sh
@@ -32,7 +39,10 @@ fi
 
 PLATFORM_TOOLS_CACHE=${PLATFORM_TOOLS_CACHE:-$HOME/.cache/platform-tools}
 export PLATFORM_TOOLS_CACHE
-export PULUMI_HOME="$PLATFORM_TOOLS_CACHE/pulumi-home"
+export PULUMI_HOME="$PLATFORM_ROOT/.state/pulumi-home"
+if [ ! -L "$PULUMI_HOME/plugins" ]; then
+    mkdir -p "$PULUMI_HOME" && ln -s "$PLATFORM_TOOLS_CACHE/pulumi-home/plugins" "$PULUMI_HOME/plugins"
+fi
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PLATFORM_KUBECONFIG="$PLATFORM_ROOT/.state/kubeconfig"

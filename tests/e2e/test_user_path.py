@@ -318,3 +318,46 @@ def test_make_up_in_two_clones_and_after_a_new_cluster(two_clones: tuple[Clone, 
         check=False,
     )
     assert again.returncode == 0, again.stdout[-4000:]
+
+
+@pytest.fixture
+def clone_with_make(tmp_path: Path) -> Iterator[Clone]:
+    clone = fresh_clone(tmp_path, "platform", PLATFORM_TOOLS_CACHE=str(tools_overlay(tmp_path)))
+    yield clone
+    clone.run("make", "down", check=False)
+
+
+def stacks_in_backend(clone: Clone) -> list[str]:
+    done = clone.run(
+        "bash", "-c", ". tools/env.sh && PULUMI_BACKEND_URL=file://$PWD/.state/backend pulumi stack ls --json"
+    )
+    return [stack["name"] for stack in json.loads(done.stdout)]
+
+
+def test_make_targets_change_no_committed_file_and_leave_no_stack_a_preview_could_not_use(
+    clone_with_make: Clone,
+) -> None:
+    clone = clone_with_make
+    # No cluster for staging here, no secret for minikube: each stops with the command
+    # that fixes it for that stack, and leaves nothing behind.
+    for stack, hints in (
+        ("staging", ("kubernetes:kubeconfig", "get-credentials")),
+        ("minikube", ("`make secret STACK=minikube KEY=openaiApiKey`",)),
+    ):
+        for target in ("preview", "up"):
+            done = clone.run("make", target, f"STACK={stack}", check=False)
+            output = done.stdout + done.stderr
+            assert done.returncode != 0, output[-3000:]
+            assert all(hint in output for hint in hints), output[-3000:]
+            assert clone.run("git", "status", "--porcelain").stdout == "", f"make {target} STACK={stack}"
+            assert stacks_in_backend(clone) == [], f"make {target} STACK={stack} left its stack"
+
+    for local_target in ("up", "preview", "destroy", "up", "down"):
+        made = clone.run("make", local_target)
+        assert clone.run("git", "status", "--porcelain").stdout == "", f"make {local_target} changed the tree"
+        if local_target == "up":
+            # The emulated plane runs no container: make says the url does not serve.
+            assert "the url does not serve" in made.stdout, made.stdout[-2000:]
+        if local_target == "destroy":
+            assert "make stack-rm STACK=local" in made.stdout, made.stdout[-2000:]
+    assert stacks_in_backend(clone) == ["local"]

@@ -143,6 +143,7 @@ BAD_QUANTITIES = ["10Gb", "250 m", "", "-1", "1,5Gi", "one", "Mi"]
 
 GOOD: dict[str, Strategy] = {
     "_quantity": st.sampled_from(["100m", "1", "2Gi", "512Mi", "10Gi", 1, 0.25]),
+    "_storage_size": st.sampled_from(["1Mi", "512Mi", "2Gi", "10Gi", "1.5Ti", "2G"]),
     "_pinned_image": st.sampled_from(
         [
             "redis:7-alpine",
@@ -163,6 +164,7 @@ GOOD: dict[str, Strategy] = {
 }
 BAD: dict[str, Strategy] = {
     "_quantity": st.sampled_from(BAD_QUANTITIES),
+    "_storage_size": st.sampled_from([*BAD_QUANTITIES, "10", 10, "1023Ki", "0.5Mi"]),
     "_pinned_image": st.sampled_from(
         ["redis", "redis:latest", "Redis:7", "redis:7 ", " redis:7", "redis:7@sha256:xyz", "redis:7:8"]
     ),

@@ -44,6 +44,14 @@ BAD_INPUTS: list[tuple[str, str, Mutation, str, str]] = [
     ("unknown top-level key", "local", _set("postgress", {"storage": "1Gi"}), "platform:postgress", "spelling"),
     ("unknown nested key", "local", _set("redis.persistance", "aof"), "platform:redis.persistance", "spelling"),
     ("storage 10Gb", "local", _set("postgres.storage", "10Gb"), "platform:postgres.storage", "10Gi"),
+    ("storage 10, bytes", "local", _set("postgres.storage", 10), "platform:postgres.storage", "with a unit"),
+    (
+        "media storage below 1Mi",
+        "local",
+        _set("authentik.mediaStorage", "512Ki"),
+        "platform:authentik.mediaStorage",
+        "with a unit",
+    ),
     (
         "cpu with a unit typo",
         "local",
@@ -81,7 +89,7 @@ BAD_INPUTS: list[tuple[str, str, Mutation, str, str]] = [
         "minikube",
         lambda c: None,
         "platform:apps[0].secretEnv.OPENAI_API_KEY",
-        "pulumi config set --secret platform:openaiApiKey",
+        "`pulumi config set --secret --stack minikube platform:openaiApiKey` (both prompt",
     ),
     ("unknown target", "local", _set("target", "k3d"), "platform:target", "'kind', 'minikube', 'gke', 'eks' or 'aks'"),
     ("missing target", "local", _delete("target"), "platform:target", "required key is missing"),
@@ -300,7 +308,7 @@ BAD_INPUTS: list[tuple[str, str, Mutation, str, str]] = [
         "minikube",
         _set("openaiApiKey", "sk-plain"),
         "platform:openaiApiKey",
-        "set it with `pulumi config set --secret platform:openaiApiKey",
+        "set it with `make secret STACK=minikube KEY=openaiApiKey` or",
     ),
     (
         "label key with a space",
@@ -371,7 +379,7 @@ BAD_INPUTS: list[tuple[str, str, Mutation, str, str]] = [
         "staging",
         _set("backupStore", {"endpoint": "https://s3.example.com", "bucket": "platform-backups"}),
         "platform:backupStore.accessKeyIdSecret",
-        "pulumi config set --secret platform:backupAccessKeyId",
+        "`pulumi config set --secret --stack staging platform:backupAccessKeyId` (both prompt",
     ),
     (
         "backup store without any backup",
@@ -450,7 +458,7 @@ def test_plaintext_config_cannot_stand_in_for_a_secret() -> None:
 def test_a_credential_named_as_one_is_a_secret_even_when_no_app_uses_it() -> None:
     with pytest.raises(ConfigError) as raised:
         parse_settings({**stack_config("local"), "groqApiKey": "gsk-plain"})
-    assert "`pulumi config set --secret platform:groqApiKey`" in str(raised.value)
+    assert "`pulumi config set --secret --stack <stack> platform:groqApiKey`" in str(raised.value)
 
 
 def test_yaml_numbers_are_quantities_as_in_kubernetes() -> None:

@@ -66,7 +66,8 @@ def test_minikube_without_the_key_names_it_and_the_command(tmp_path: Path, capsy
     assert not validate("minikube", _checkout(tmp_path, "minikube"))
     out = capsys.readouterr().out
     assert "platform:apps[0].secretEnv.OPENAI_API_KEY" in out
-    assert "pulumi config set --secret platform:openaiApiKey" in out
+    assert "`make secret STACK=minikube KEY=openaiApiKey`" in out
+    assert "`pulumi config set --secret --stack minikube platform:openaiApiKey` (both prompt for the value)" in out
 
 
 @pytest.mark.parametrize("stack", STACKS)

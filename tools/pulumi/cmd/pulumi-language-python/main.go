@@ -25,9 +25,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/util/rpcutil"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/version"
@@ -61,6 +63,7 @@ func main() {
 
 	host := &languageHost{engineAddress: engineAddress, execScript: execScript}
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
+		Cancel: stopOnSignal(),
 		Init: func(srv *grpc.Server) error {
 			pulumirpc.RegisterLanguageRuntimeServer(srv, host)
 			return nil
@@ -77,6 +80,26 @@ func main() {
 		fmt.Fprintf(os.Stderr, "pulumi-language-python: RPC server stopped: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// stopOnSignal returns a channel that is closed on the first SIGINT or SIGTERM, for
+// the server to stop serving and the host to exit. The CLI stops a plugin with
+// SIGINT and kills it only 5 s later; a host started by a parent that ignores
+// SIGINT (a job run with `&` or `nohup` from a script, many CI runners) inherits
+// the ignored disposition and would sit out those 5 s on every command. Notify
+// installs a handler even for a signal ignored at startup, and the Python program
+// the host starts then inherits the default disposition instead of the ignored one,
+// so Ctrl-C reaches it too. The official host does the same
+// (signal.NotifyContext(ctx, os.Interrupt) in sdk/python/cmd/pulumi-language-python).
+func stopOnSignal() chan bool {
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	stop := make(chan bool)
+	go func() {
+		<-signals
+		close(stop)
+	}()
+	return stop
 }
 
 // findExecScript returns pulumi-language-python-exec from the directory of

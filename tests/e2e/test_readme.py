@@ -1,0 +1,142 @@
+"""The README is the test: every block marked `bash fresh-clone` in the README and the
+docs runs as written, in a fresh clone of this checkout, in a shell that has only
+what the README asks for (Python, make, Go for `make tools`; no `pulumi` on PATH, no
+Pulumi variables, no virtualenv). `make cluster` in the block starts the clone's own
+cluster; the fixture removes it.
+
+Each clone is `git clone` of this checkout's HEAD, so commit before running these.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+FENCE = "```bash fresh-clone\n"
+TIMEOUT = 1800
+# What a user's shell has that a test runner's may add: none of it may reach the block.
+USER_VARIABLES = ("HOME", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "GOPATH", "GOROOT", "PLATFORM_TOOLS_CACHE")
+
+
+def fresh_clone_blocks() -> list[tuple[str, str]]:
+    blocks = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for number, chunk in enumerate(path.read_text().split(FENCE)[1:], start=1):
+            blocks.append((f"{path.relative_to(ROOT)}#{number}", chunk.split("\n```", 1)[0]))
+    return blocks
+
+
+def plain_pulumi_block() -> str:
+    blocks = dict(fresh_clone_blocks())
+    return blocks["README.md#1"]
+
+
+def user_shell() -> dict[str, str]:
+    """A new user's environment: the system PATH without the tool cache (so `pulumi`
+    comes only from what the block does), the variables of a login shell."""
+    cache = os.environ.get("PLATFORM_TOOLS_CACHE", str(Path.home() / ".cache" / "platform-tools"))
+    path = [entry for entry in os.environ["PATH"].split(":") if entry and not entry.startswith(cache)]
+    path = [entry for entry in path if not entry.startswith(str(ROOT))]
+    env = {key: os.environ[key] for key in USER_VARIABLES if key in os.environ}
+    return env | {"PATH": ":".join(path)}
+
+
+def resources(export: Path) -> list[str]:
+    """The URNs of the objects in an exported stack (not Pulumi's own)."""
+    deployment = json.loads(export.read_text())["deployment"]
+    return [r["urn"] for r in deployment.get("resources") or [] if not r["type"].startswith("pulumi:")]
+
+
+@dataclass
+class FreshClone:
+    path: Path
+
+    def bash(self, script: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
+        """`script` as a user pastes it into a new shell in the clone (stopping at the
+        first command that fails, each command traced)."""
+        try:
+            return subprocess.run(
+                ["bash", "-e", "-o", "pipefail", "-x", "-c", script],
+                cwd=self.path,
+                env=user_shell(),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise AssertionError(f"still running after {timeout}s:\n{script}") from error
+
+    def git_status(self) -> list[str]:
+        done = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=self.path, capture_output=True, text=True, check=True
+        )
+        return done.stdout.splitlines()
+
+
+def failed(script: str, done: subprocess.CompletedProcess[str]) -> str:
+    return (
+        f"exited {done.returncode}:\n{script}\n"
+        f"--- stdout ---\n{done.stdout[-6000:]}\n--- stderr ---\n{done.stderr[-6000:]}"
+    )
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshClone]:
+    path = tmp_path_factory.mktemp("readme") / "platform"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(path)], check=True)
+    fresh = FreshClone(path)
+    yield fresh
+    fresh.bash("make cluster-down", timeout=300)
+
+
+def test_the_plain_pulumi_block_runs_as_written_in_a_fresh_clone(clone: FreshClone) -> None:
+    script = plain_pulumi_block()
+    # After the block: where the CLI kept its settings, and what the stack holds.
+    probe = 'echo "PULUMI_HOME=$PULUMI_HOME"; pulumi stack export --stack local --file .state/after-block.json'
+    done = clone.bash(f"{script}\n{probe}")
+    assert done.returncode == 0, failed(script, done)
+
+    home = next(line for line in done.stdout.splitlines() if line.startswith("PULUMI_HOME="))
+    assert home == f"PULUMI_HOME={clone.path}/.state/pulumi-home", "a PULUMI_HOME every checkout shares"
+    assert resources(clone.path / ".state" / "after-block.json") == []
+    # What the README says plain Pulumi does to the stack file: the salt, nothing else.
+    diff = subprocess.run(
+        ["git", "diff", "-U0", "--", "Pulumi.local.yaml"], cwd=clone.path, capture_output=True, text=True, check=True
+    ).stdout
+    added = [line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    removed = [line for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    assert removed == [] and len(added) == 1 and added[0].startswith("+encryptionsalt: v1:"), diff
+
+
+def test_make_down_after_plain_pulumi_destroys_that_stack_and_removes_the_cluster(clone: FreshClone) -> None:
+    # The block again, up to and without its destroy; then make, from a new shell
+    # that exported nothing: one passphrase, one backend, one stack.
+    lines = plain_pulumi_block().splitlines()
+    script = "\n".join(line for line in lines if not line.startswith("pulumi destroy"))
+    done = clone.bash(script)
+    assert done.returncode == 0, failed(script, done)
+
+    down = clone.bash("make down")
+    assert down.returncode == 0, failed("make down", down)
+    assert "incorrect passphrase" not in down.stdout + down.stderr
+    assert "deleted" in down.stdout, down.stdout[-3000:]
+    assert not (clone.path / ".state" / "kubeconfig").exists(), "make down left the cluster's kubeconfig"
+    assert "no cluster" not in down.stdout and "deleted in" in down.stdout, down.stdout[-2000:]
+    state = clone.bash(
+        ". tools/env.sh && PULUMI_BACKEND_URL=file://$PWD/.state/backend "
+        "PULUMI_CONFIG_PASSPHRASE_FILE=$PWD/.state/passphrase "
+        "pulumi stack export --stack local --file .state/after-down.json"
+    )
+    assert state.returncode == 0, failed("pulumi stack export", state)
+    assert resources(clone.path / ".state" / "after-down.json") == []
