@@ -206,4 +206,4 @@ test-real: venv ## real PostgreSQL (pgvector), Redis and versitygw run the rende
 	@tools/bootstrap.sh postgres redis versitygw awscli
 	$(BIN)/pytest tests/realserver -p no:cacheprovider
 
-test: lint test-unit test-real scan test-e2e ## every check: lint, unit and policy tests, real servers, manifest scan, end-to-end
+test: lint test-unit test-node test-real scan test-e2e ## every check: lint, unit and policy tests, the real node, real servers, manifest scan, end-to-end
