@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.test_user_path import Clone, fresh_clone
+from tests.e2e.test_readme import user_shell
+from tests.e2e.test_user_path import Clone
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACES = ("staging-infra", "staging-core", "staging-ai", "staging-web", "staging-gateway")
@@ -85,10 +86,11 @@ class Node:
 
 
 def make(clone: Clone, *targets: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`make TARGETS` in the clone, from a new user's shell (no tool on PATH)."""
     result = subprocess.run(
         ["make", *targets],
         cwd=clone.path,
-        env=clone.env,
+        env=user_shell(),
         capture_output=True,
         text=True,
         timeout=MAKE_TIMEOUT,
@@ -105,10 +107,11 @@ def make(clone: Clone, *targets: str, check: bool = True) -> subprocess.Complete
 
 @pytest.fixture(scope="session")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    """`make up` in a fresh clone, with nothing but what the README lists."""
-    clone = fresh_clone(tmp_path_factory.mktemp("node"), "platform")
-    for key in [k for k in clone.env if k.startswith("PLATFORM_CLUSTER_")]:
-        del clone.env[key]
+    """`make up` in a fresh clone, from a new user's shell: what the README says."""
+    path = tmp_path_factory.mktemp("node") / "platform"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(path)], check=True)
+    # The tests' own kubectl and pulumi calls come from the tool cache.
+    clone = Clone(path, {k: v for k, v in os.environ.items() if not k.startswith(("PLATFORM_CLUSTER_", "KUBECONFIG"))})
     try:
         up = make(clone, "up")
         yield Node(clone, up.stdout + up.stderr)
@@ -202,7 +205,10 @@ def reachable(node: Node, namespace: str, labels: dict[str, str], targets: list[
     """Whether a pod with `labels` in `namespace` can open a TCP connection to each
     `host:port` of `targets` (3 s each)."""
     lines = " ".join(f"'{t}'" for t in targets)
+    # The enforcer admits a new pod's flows once it has synced its rules for it: DNS,
+    # which every platform namespace allows, answering shows it has.
     script = (
+        "for _ in $(seq 30); do getent hosts kubernetes.default.svc.cluster.local >/dev/null && break; sleep 1; done; "
         f"for target in {lines}; do host=${{target%:*}}; port=${{target##*:}}; "
         'if timeout 3 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null; '
         'then echo "$target open"; else echo "$target closed"; fi; done'
