@@ -15,6 +15,7 @@ import http.client
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,12 +52,25 @@ class Node:
         return list(json.loads(self.kubectl("get", kind, *scope, "-o", "json").stdout)["items"])
 
     def pod(self, namespace: str, workload: str) -> str:
-        """The name of a running pod of `workload` (a Deployment's pods are <name>-<hash>-<id>)."""
-        for pod in self.objects("pods", namespace):
-            name = str(pod["metadata"]["name"])
-            if name.rsplit("-", 2)[0] == workload and pod["status"].get("phase") == "Running":
-                return name
-        raise AssertionError(f"no running pod of {namespace}/{workload}")
+        """The name of a serving pod of `workload` (a Deployment's pods are <name>-<hash>-<id>,
+        a StatefulSet's <name>-<ordinal>), waiting up to 3 minutes for one: right after
+        a rollout the pod it replaced may still be terminating."""
+        deadline = time.monotonic() + 180
+        while True:
+            for pod in self.objects("pods", namespace):
+                name = str(pod["metadata"]["name"])
+                statuses = pod["status"].get("containerStatuses", [])
+                serving = (
+                    pod["status"].get("phase") == "Running"
+                    and "deletionTimestamp" not in pod["metadata"]
+                    and bool(statuses)
+                    and all(s["ready"] for s in statuses)
+                )
+                if serving and workload in (name.rsplit("-", 2)[0], name.rsplit("-", 1)[0]):
+                    return name
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no pod of {namespace}/{workload} is serving")
+            time.sleep(1)
 
     def exec(self, namespace: str, target: str, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.kubectl("exec", "-n", namespace, target, "--", *command, check=check)
@@ -119,6 +133,16 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         down = make(clone, "down", check=False)
         if down.returncode != 0:
             subprocess.run([str(clone.path / "cluster" / "down.sh")], cwd=clone.path, env=clone.env, check=False)
+
+
+def serving_pods(node: Node) -> dict[str, str]:
+    """Uid to name of the platform's pods, leaving out the ones a rollout is replacing."""
+    return {
+        p["metadata"]["uid"]: p["metadata"]["name"]
+        for ns in NAMESPACES
+        for p in node.objects("pods", ns)
+        if "deletionTimestamp" not in p["metadata"]
+    }
 
 
 def stack_config(node: Node) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import base64
 import json
 import time
 
-from tests.node.conftest import Node, run_pod, template_labels
+from tests.node.conftest import Node, run_pod, serving_pods, template_labels
 
 INFRA = "staging-infra"
 
@@ -62,7 +62,8 @@ def restart(node: Node, namespace: str, pod: str, workload: str) -> None:
 
 
 def extensions(node: Node) -> set[str]:
-    out = node.exec(INFRA, "postgres-0", "psql", "-U", "app", "-d", "app", "-Atc", "select extname from pg_extension")
+    server = node.pod(INFRA, "postgres")
+    out = node.exec(INFRA, server, "psql", "-U", "app", "-d", "app", "-Atc", "select extname from pg_extension")
     return set(out.stdout.split())
 
 
@@ -98,21 +99,14 @@ def test_redis_refuses_unauthenticated_commands_and_keeps_keys(node: Node) -> No
 
 def test_an_extension_added_later_reaches_the_existing_database(node: Node) -> None:
     assert "pg_trgm" not in extensions(node)
-    before = {
-        p["metadata"]["uid"]: p["metadata"]["name"]
-        for ns in ("staging-core", "staging-ai", "staging-web", "staging-gateway", INFRA)
-        for p in node.objects("pods", ns)
-    }
+    before = serving_pods(node)
     node.pulumi("config", "set", "--path", "platform:postgres.extensions[1]", "pg_trgm")
     node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
+    server = node.pod(INFRA, "postgres")
     assert {"vector", "pg_trgm"} <= extensions(node)
     # The changed init ConfigMap rolled PostgreSQL, and nothing else.
-    after = {
-        p["metadata"]["uid"]
-        for ns in ("staging-core", "staging-ai", "staging-web", "staging-gateway", INFRA)
-        for p in node.objects("pods", ns)
-    }
+    after = serving_pods(node)
     rolled = sorted(name for uid, name in before.items() if uid not in after)
     assert rolled == ["postgres-0"], rolled
-    script = node.exec(INFRA, "postgres-0", "cat", "/docker-entrypoint-initdb.d/00-extensions.sql").stdout
+    script = node.exec(INFRA, server, "cat", "/docker-entrypoint-initdb.d/00-extensions.sql").stdout
     assert "pg_trgm" in script, script

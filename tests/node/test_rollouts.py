@@ -4,27 +4,19 @@ is the server's on the next `up` and the old one stops working."""
 
 from __future__ import annotations
 
-from tests.node.conftest import NAMESPACES, Node, stack_config
+import time
 
-
-def pods(node: Node) -> dict[str, str]:
-    """The pods serving now: a pod a rollout replaced may still be terminating."""
-    return {
-        p["metadata"]["uid"]: p["metadata"]["name"]
-        for ns in NAMESPACES
-        for p in node.objects("pods", ns)
-        if "deletionTimestamp" not in p["metadata"]
-    }
+from tests.node.conftest import Node, serving_pods, stack_config
 
 
 def test_rotating_the_redis_password_rolls_redis_and_its_readers_only(node: Node) -> None:
     old_password = node.exec(
         "staging-infra", node.pod("staging-infra", "redis"), "printenv", "REDISCLI_AUTH"
     ).stdout.strip()
-    before = pods(node)
+    before = serving_pods(node)
     node.pulumi("config", "set", "--path", "platform:redis.rotation", "1")
     node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
-    after = pods(node)
+    after = serving_pods(node)
     rolled = sorted({name.rsplit("-", 2)[0] for uid, name in before.items() if uid not in after})
     assert rolled == ["core", "redis"], rolled
 
@@ -38,12 +30,15 @@ def test_rotating_the_redis_password_rolls_redis_and_its_readers_only(node: Node
 
 def test_a_changed_config_value_rolls_only_its_reader_and_is_seen_inside(node: Node) -> None:
     apps = [a["name"] for a in stack_config(node)["platform:apps"]]
-    before = pods(node)
+    before = serving_pods(node)
     node.pulumi("config", "set", "--path", f"platform:apps[{apps.index('web')}].env.GREETING", "hello-from-config")
     node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
-    after = pods(node)
+    after = serving_pods(node)
     rolled = sorted({name.rsplit("-", 2)[0] for uid, name in before.items() if uid not in after})
     assert rolled == ["web"], rolled
     # whoami prints its environment with ?env=true: the value inside the new container.
-    _, _, body = node.get("/?env=true")
-    assert "GREETING=hello-from-config" in body, body
+    # The gateway learns of the new pod within its provider's throttle (2 s by default).
+    deadline = time.monotonic() + 15
+    while "GREETING=hello-from-config" not in (body := node.get("/?env=true")[2]):
+        assert time.monotonic() < deadline, body
+        time.sleep(1)
