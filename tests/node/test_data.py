@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 from tests.node.conftest import Node, run_pod, serving_pods, template_labels
 
@@ -47,18 +46,11 @@ def psql_as_core(node: Node, sql: str) -> str:
     )
 
 
-def restart(node: Node, namespace: str, pod: str, workload: str) -> None:
-    uid = json.loads(node.kubectl("get", "pod", pod, "-n", namespace, "-o", "json").stdout)["metadata"]["uid"]
-    node.kubectl("delete", "pod", pod, "-n", namespace, "--wait=true")
-    node.kubectl("rollout", "status", workload, "-n", namespace, "--timeout=300s")
-    deadline = time.monotonic() + 300
-    while True:
-        pods = [p for p in node.objects("pods", namespace) if p["metadata"]["uid"] != uid]
-        fresh = [p for p in pods if p["metadata"]["name"].startswith(pod.rsplit("-", 2)[0])]
-        if fresh and all(all(s["ready"] for s in p["status"].get("containerStatuses", [])) for p in fresh):
-            return
-        assert time.monotonic() < deadline, f"{workload} did not come back Ready"
-        time.sleep(1)
+def restart(node: Node, namespace: str, workload: str) -> str:
+    """Delete the serving pod of `workload`; the name of its replacement once it serves.
+    `--wait` returns when the old pod object is gone, so the pod found after is new."""
+    node.kubectl("delete", "pod", node.pod(namespace, workload), "-n", namespace, "--wait=true")
+    return node.pod(namespace, workload)
 
 
 def extensions(node: Node) -> set[str]:
@@ -83,7 +75,7 @@ def test_a_row_written_through_database_url_survives_the_pod(node: Node) -> None
         "create table if not exists notes (body text); insert into notes values ('kept'); select count(*) from notes",
     )
     assert written.strip().splitlines()[-1].isdigit(), written
-    restart(node, INFRA, "postgres-0", "statefulset/postgres")
+    restart(node, INFRA, "postgres")
     assert "kept" in psql_as_core(node, "select body from notes")
 
 
@@ -92,8 +84,7 @@ def test_redis_refuses_unauthenticated_commands_and_keeps_keys(node: Node) -> No
     anonymous = node.exec(INFRA, pod, "env", "-u", "REDISCLI_AUTH", "redis-cli", "ping", check=False)
     assert "NOAUTH" in anonymous.stdout + anonymous.stderr, anonymous
     assert node.exec(INFRA, pod, "redis-cli", "set", "platform-test", "kept").stdout.strip() == "OK"
-    restart(node, INFRA, pod, "deployment/redis")
-    pod = node.pod(INFRA, "redis")
+    pod = restart(node, INFRA, "redis")
     assert node.exec(INFRA, pod, "redis-cli", "get", "platform-test").stdout.strip() == "kept"
 
 
