@@ -198,6 +198,12 @@ def _host(value: str) -> str:
     return value
 
 
+def _duration(value: str) -> str:
+    if not re.fullmatch(r"^[1-9][0-9]*(s|m|h)$", value):
+        raise ValueError(f"'{value}' is not a duration; use a whole number of s, m or h, such as 90s or 10m")
+    return value
+
+
 def _schedule(value: str) -> str:
     problem = _cron_problem(value)
     if problem:
@@ -597,6 +603,9 @@ class Settings(Model):
     # Look each object up before registering it and refuse one this stack did not
     # create (components/cluster.py); false turns the lookups off, with a warning.
     ownership_check: bool = True
+    # How long `up` waits for each Deployment and StatefulSet to roll out before it
+    # fails with what the pods report; unset: the Kubernetes provider's own 10m.
+    rollout_timeout: Annotated[str, AfterValidator(_duration)] | None = None
     secrets: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
     @property
