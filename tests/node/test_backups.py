@@ -167,6 +167,8 @@ def test_the_cronjob_dumps_into_the_store_and_keeps_the_newest(node: Node, store
         time.sleep(1)
     keys = store.keys()
     assert len(keys) == KEEP_LAST and all(k.startswith(f"{PREFIX}postgres-") for k in keys), keys
+    # Whole dumps only: a retried pg_dump leaves no truncated one behind.
+    assert all(store.fetch(key).startswith(b"PGDMP") for key in keys), keys
     # The last run pruned the oldest dump, which is no longer in the store.
     pruned = [line.split()[-1] for line in uploads[-1].splitlines() if line.startswith("pruned ")]
     assert len(pruned) == 1 and pruned[0] not in keys and pruned[0] < keys[0], (pruned, keys)
