@@ -64,11 +64,16 @@ class BackupArgs:
 
 
 def dump_command(name: str) -> str:
-    """`pg_dump` into `<dump>.partial`, renamed once it is complete. pg_dump creates
-    its output file before it connects, so a failed attempt (the Job retries it)
-    would otherwise leave a truncated dump for the upload and the retention rule."""
+    """`pg_dump` into `<dump>.partial`, renamed once it is complete.
+
+    It first waits up to two minutes for the server to answer: a new pod's traffic
+    may be refused until the NetworkPolicy enforcer has taken it in, and each failed
+    attempt counts against the Job's backoff limit. pg_dump creates its output file
+    before it connects, so a failed attempt would otherwise leave a truncated dump
+    for the upload and the retention rule."""
     return (
-        f'set -eu; dump="{BACKUP_DIR}/{name}-{DUMP_STAMP}.dump"; '
+        'set -eu; i=0; until pg_isready -q; do i=$((i + 1)); [ "$i" -lt 60 ] || break; sleep 2; done; '
+        f'dump="{BACKUP_DIR}/{name}-{DUMP_STAMP}.dump"; '
         'pg_dump --format=custom --file="$dump.partial" || { rm -f "$dump.partial"; exit 1; }; '
         'mv "$dump.partial" "$dump"'
     )

@@ -4,6 +4,9 @@ documented restore brings the rows back into an empty server."""
 
 from __future__ import annotations
 
+import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,14 +115,36 @@ def test_a_failed_dump_leaves_nothing_to_upload_or_count(store: ObjectStore, pod
     job = LocalPod(run, run.one("CronJob", "postgres-backup"), pod_root / "job")
     dump = job.container("pg-dump")
     command = job.localize("pg-dump", [*dump.get("command", []), *dump.get("args", [])])
+    env = {**job.env("pg-dump"), **server.tcp_env(), "HOME": str(pod_root)}
     backups = job.path("pg-dump", "/backups")
     try:
-        # The first attempt finds no server (the Job's pod retries it, as here).
-        env = {**job.env("pg-dump"), "PGHOST": "127.0.0.1", "PGPORT": "1", "HOME": str(pod_root)}
-        assert server.run(command, env=env, check=False).returncode != 0
+        # pg_dump opens its file, then fails to connect to a database that is not there.
+        assert server.run(command, env={**env, "PGDATABASE": "not_there"}, check=False).returncode != 0
         assert list(backups.iterdir()) == []
         run_backup_job(run, "postgres-backup", server, pod_root / "job", path=[aws_bin()], pod=job)
         uploaded = [k for k in store.keys(BUCKET) if k.removeprefix(PREFIX) not in [*OLD, *OTHERS]]
         assert len(uploaded) == 1, uploaded
     finally:
+        server.stop()
+
+
+def test_the_dump_waits_for_a_server_that_is_not_answering_yet(store: ObjectStore, pod_root: Path) -> None:
+    run = render(store.endpoint, keepLast=2)
+    server = seeded(run, pod_root / "server")
+    job = LocalPod(run, run.one("CronJob", "postgres-backup"), pod_root / "job")
+    dump = job.container("pg-dump")
+    command = job.localize("pg-dump", [*dump.get("command", []), *dump.get("args", [])])
+    env = {**job.env("pg-dump"), **server.tcp_env(), "HOME": str(pod_root)}
+    server.stop()
+    finished: list[subprocess.CompletedProcess[str]] = []
+    dumping = threading.Thread(target=lambda: finished.append(server.run(command, env=env, check=False)))
+    try:
+        dumping.start()
+        time.sleep(5)
+        server.start()
+        dumping.join(timeout=150)
+        assert finished and finished[0].returncode == 0, finished
+        assert [p.suffix for p in job.path("pg-dump", "/backups").iterdir()] == [".dump"]
+    finally:
+        dumping.join(timeout=150)
         server.stop()
