@@ -14,12 +14,8 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
 
+from components.config.types import route_path
 from components.kube.network import Peer, Traffic
-
-
-def route_path(path: str) -> str:
-    """A gateway route's path: no trailing slash, except the root itself."""
-    return path.rstrip("/") or "/"
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,7 @@ from pydantic import BaseModel
 
 from components.app_tier import AppArgs, AppTier, Autoscaling
 from components.authentik_stack import AuthentikArgs, AuthentikStack, needs_redis
-from components.contracts import Backing, Exporter, Scraping
-from components.ingress_gateway import GatewayArgs, IngressGateway, Tls
-from components.kube import Peer
-from components.namespace_layout import NamespaceArgs, NamespaceLayout
-from components.postgres_stateful_set import BackupArgs, BackupStore, PostgresArgs, PostgresStatefulSet
-from components.redis_cache import RedisArgs, RedisCache
-from components.settings import (
+from components.config.models import (
     AppSettings,
     AuthentikSettings,
     BackupSettings,
@@ -31,6 +25,12 @@ from components.settings import (
     Resources,
     Settings,
 )
+from components.contracts import Backing, Exporter, Scraping
+from components.ingress_gateway import GatewayArgs, IngressGateway, Tls
+from components.kube import Peer
+from components.namespace_layout import NamespaceArgs, NamespaceLayout
+from components.postgres_stateful_set import BackupArgs, BackupStore, PostgresArgs, PostgresStatefulSet
+from components.redis_cache import RedisArgs, RedisCache
 
 # Ephemeral storage of every container (its writable layer, its logs and its
 # disk-backed emptyDirs): a request the scheduler can place, a limit the kubelet

@@ -15,7 +15,7 @@ import yaml
 
 from components import kubeconfig as kubeconfig_module
 from components.cluster import ClusterConfig, api_path, resolve
-from components.settings import ConfigError
+from components.config.loading import ConfigError
 from tests.unit.harness import ROOT, cluster_config, run_program, stack_config
 from tests.unit.kubeconfigs import exec_plugin, exec_user, runs, write_kubeconfig
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from components.authentik_stack import needs_redis
-from components.settings import parse_settings
+from components.config.loading import parse_settings
 from tests.unit.harness import Registration, Run, run_program, run_stack, stack_config
 
 ROOT = Path(__file__).resolve().parents[2]

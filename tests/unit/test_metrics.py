@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
+from components.config.loading import ConfigError
 from components.discovery import serves
 from components.kubeconfig import ApiClient, Kubeconfig
-from components.settings import ConfigError
 from tests.unit.harness import Registration, Run, last_run, run_program, stack_config
 
 # The metrics port of each pod, by workload name, in the staging stack.
