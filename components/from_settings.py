@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from components.app_tier import AppArgs, AppTier, Autoscaling
 from components.authentik_stack import AuthentikArgs, AuthentikStack, needs_redis
+from components.backup import BackupArgs, BackupStore
 from components.config.models import (
     AppSettings,
     AuthentikSettings,
@@ -28,7 +29,7 @@ from components.contracts import Backing, DataServiceArgs, Exporter, Scraping
 from components.ingress_gateway import GatewayArgs, IngressGateway, Tls
 from components.kube import Peer
 from components.namespace_layout import NamespaceArgs, NamespaceLayout
-from components.postgres_stateful_set import BackupArgs, BackupStore, PostgresArgs, PostgresStatefulSet
+from components.postgres_stateful_set import PostgresArgs, PostgresStatefulSet
 from components.redis_cache import RedisArgs, RedisCache
 
 if TYPE_CHECKING:
