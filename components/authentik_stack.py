@@ -61,25 +61,46 @@ def media_volume(args: AuthentikArgs) -> kube.DataVolume:
 
 @dataclass(frozen=True)
 class AuthentikArgs:
+    """Authentik, its database and, for releases before 2025.10, its cache."""
+
     name: str
+    """The first part of every object's name (`<name>-server`, `<name>-secrets`)."""
     namespace: str
+    """Where it runs."""
     image: str
+    """The server image, pinned; server and worker both run it."""
     path: str
+    """Where it is served on the gateway's host (`AUTHENTIK_WEB__PATH`), with both slashes."""
     base_url: str
+    """The gateway's URL; the `url` output is `path` below it."""
     bootstrap_email: str
+    """The bootstrap admin's email."""
     trusted_proxies: str
+    """CIDRs whose forwarded headers it believes: the gateway's pods."""
     server_replicas: int
+    """Server replicas (a PodDisruptionBudget from two)."""
     worker_replicas: int
+    """Worker replicas."""
     server_resources: ResourceRequirementsArgs
+    """The server container's requests and limits."""
     worker_resources: ResourceRequirementsArgs
+    """The worker container's requests and limits."""
     media_storage: str
+    """The size of the media volume server and worker share."""
     storage_class: str
+    """The StorageClass of a ReadWriteOnce media volume."""
     shared_storage_class: str | None
+    """A ReadWriteMany class for the media volume; None puts every pod on its node."""
     database: PostgresArgs
+    """Its own PostgreSQL."""
     cache: RedisArgs | None
+    """Its own Redis; None for releases from 2025.10 (`needs_redis`)."""
     rotation: int = 0
+    """Raise it to generate a new secret key and admin credentials; default 0."""
     protect: bool = False
+    """`pulumi destroy` refuses to delete the media volume; default false."""
     metrics: Scraping | None = None
+    """Who scrapes the server's metrics port; default None (metrics off)."""
 
 
 class AuthentikStack(pulumi.ComponentResource):

@@ -77,19 +77,25 @@ class Database:
     name: str
     """The server's Service (`PGHOST`), and the first part of every dump's name."""
     namespace: str
+    """Where the server and its backup run."""
     user: str
+    """The user the dump connects as (`PGUSER`)."""
     database: str
+    """The database dumped (`PGDATABASE`)."""
     credentials: str
     """The Secret whose key `password` is the user's password."""
     resources: ResourceRequirementsArgs
     """The server's resources, which every backup container gets too."""
     storage_class: str
+    """The StorageClass of the backups' claim."""
     protect: bool
+    """`pulumi destroy` refuses to delete the backups' claim, as the data volume."""
     run_as_user: int
     """The UID the server's image runs as, which its `pg_dump` runs as too."""
     server: kube.Traffic
     """The server's pods, which the dump connects to on `port`."""
     port: int
+    """The server's port."""
 
 
 def dump_command(name: str) -> str:

@@ -74,26 +74,45 @@ class Tls:
     that ask for it (cert-manager's issuer), if any."""
 
     secret_name: str
+    """The TLS Secret of the host's certificate, made by cert-manager or the user."""
     annotations: Mapping[str, str]
+    """Annotations of every Ingress that ask for the certificate; empty for a Secret
+    that exists already."""
     https_port: int = 443
-    """Where users reach HTTPS: plain HTTP redirects there."""
+    """Where users reach HTTPS: plain HTTP redirects there. Default 443."""
 
 
 @dataclass(frozen=True)
 class GatewayArgs:
+    """The gateway: the Traefik controller it installs, and the host it routes."""
+
     name: str
+    """The controller's name: its Deployment, Service, ServiceAccount and RBAC."""
     namespace: str
+    """Where the controller runs."""
     install: bool
+    """Install Traefik; false routes through a controller the cluster already runs
+    under `class_name`."""
     class_name: str
+    """The IngressClass every Ingress names, and the controller watches."""
     image: str
+    """Traefik's image, pinned."""
     replicas: int
+    """Controller replicas (a PodDisruptionBudget from two)."""
     host: str
+    """The host every route is served on."""
     url: str
+    """Where users reach the gateway (its `url` output)."""
     resources: ResourceRequirementsArgs
+    """The controller container's requests and limits."""
     service_type: str
+    """`NodePort` or `LoadBalancer`, as the target publishes it."""
     node_ports: Mapping[str, int] | None = None
+    """Fixed NodePorts by port name (`web`, `websecure`); default None (any)."""
     tls: Tls | None = None
+    """HTTPS for the host; default None (plain HTTP)."""
     metrics: Scraping | None = None
+    """Who scrapes Traefik's metrics; default None (metrics off)."""
 
     @property
     def labels(self) -> dict[str, str]:
