@@ -7,7 +7,6 @@ loaded (`components.config.loading`).
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -33,6 +32,7 @@ from components.config.types import (
     ServiceName,
     StorageSize,
     WebPath,
+    held_to,
 )
 
 # Labels NamespaceLayout sets on every namespace; a namespace's own labels may not replace them.
@@ -136,18 +136,14 @@ class BackupStoreSettings(Model):
     @field_validator("endpoint")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not re.fullmatch(r"^https?://[^/\s]+/?$", value):
-            raise ValueError(
-                f"'{value}' is not an endpoint URL; use http(s)://host[:port], such as https://s3.amazonaws.com"
-            )
-        return value.rstrip("/")
+        url = f"'{value}' is not an endpoint URL; use http(s)://host[:port], such as https://s3.amazonaws.com"
+        return held_to(r"^https?://[^/\s]+/?$", value, url).rstrip("/")
 
     @field_validator("bucket")
     @classmethod
     def _bucket(cls, value: str) -> str:
-        if not re.fullmatch(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
-            raise ValueError(f"'{value}' is not an S3 bucket name; use 3-63 lower-case letters, digits, '.' and '-'")
-        return value
+        bucket = f"'{value}' is not an S3 bucket name; use 3-63 lower-case letters, digits, '.' and '-'"
+        return held_to(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value, bucket)
 
     @field_validator("prefix")
     @classmethod
@@ -309,9 +305,8 @@ class MetricsSettings(Model):
     @field_validator("interval")
     @classmethod
     def _interval(cls, value: str) -> str:
-        if not re.fullmatch(r"^([0-9]+(ms|s|m|h))+$", value):
-            raise ValueError(f"'{value}' is not a Prometheus duration; use a number with a unit, such as 30s or 1m")
-        return value
+        duration = f"'{value}' is not a Prometheus duration; use a number with a unit, such as 30s or 1m"
+        return held_to(r"^([0-9]+(ms|s|m|h))+$", value, duration)
 
 
 class Settings(Model):

@@ -92,33 +92,40 @@ def _pinned_image(value: str) -> str:
     return value
 
 
-def _dns_label(value: str) -> str:
-    if not _DNS_LABEL.fullmatch(value):
-        raise ValueError(
-            f"'{value}' is not a valid Kubernetes name; use lower-case letters, digits and '-', "
-            "starting and ending with a letter or digit, at most 63 characters"
-        )
+def held_to(grammar: str | re.Pattern[str], value: str, problem: str) -> str:
+    """`value` if the whole of it matches `grammar`; else the error `problem`, which
+    says what is wrong and how to write it."""
+    if not re.fullmatch(grammar, value):
+        raise ValueError(problem)
     return value
+
+
+def _dns_label(value: str) -> str:
+    return held_to(
+        _DNS_LABEL,
+        value,
+        f"'{value}' is not a valid Kubernetes name; use lower-case letters, digits and '-', "
+        "starting and ending with a letter or digit, at most 63 characters",
+    )
 
 
 def _extension(value: str) -> str:
     # Written into `CREATE EXTENSION IF NOT EXISTS "<name>"` (the init script).
-    if not _EXTENSION.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not an extension name; use lower-case letters, digits, '_' and '-', starting with a "
-            "letter, as PostgreSQL names them: vector, pg_trgm, uuid-ossp"
-        )
-    return value
+    return held_to(
+        _EXTENSION,
+        value,
+        f"{value!r} is not an extension name; use lower-case letters, digits, '_' and '-', starting with a "
+        "letter, as PostgreSQL names them: vector, pg_trgm, uuid-ossp",
+    )
 
 
 def _service_name(value: str) -> str:
-    _dns_label(value)
-    if not _DNS_1035.fullmatch(value):
-        raise ValueError(
-            f"'{value}' also names a Service, and Service names must start with a letter; "
-            f"rename it, for example 'app-{value}'"
-        )
-    return value
+    return held_to(
+        _DNS_1035,
+        _dns_label(value),
+        f"'{value}' also names a Service, and Service names must start with a letter; "
+        f"rename it, for example 'app-{value}'",
+    )
 
 
 def _leading_slash(value: str) -> str:
@@ -153,12 +160,12 @@ def route_path(path: str) -> str:
 
 
 def _identifier(value: str) -> str:
-    if not re.fullmatch(r"^[a-z_][a-z0-9_]{0,62}$", value):
-        raise ValueError(
-            f"'{value}' is not a plain PostgreSQL identifier; use lower-case letters, "
-            "digits and '_', starting with a letter"
-        )
-    return value
+    return held_to(
+        r"^[a-z_][a-z0-9_]{0,62}$",
+        value,
+        f"'{value}' is not a plain PostgreSQL identifier; use lower-case letters, "
+        "digits and '_', starting with a letter",
+    )
 
 
 def _env_names(value: dict[str, str]) -> dict[str, str]:
