@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -10,6 +11,7 @@ from pulumi_kubernetes.core.v1 import (
     ConfigMap,
     ConfigMapEnvSourceArgs,
     EnvFromSourceArgs,
+    ProbeArgs,
     ResourceRequirementsArgs,
     Secret,
     SecretEnvSourceArgs,
@@ -269,35 +271,38 @@ def pods_by_role(
         kube.Timing(initial_delay=5, period=10, failures=3),
         kube.Timing(initial_delay=5, period=10, failures=60),
     )
-    server = kube.Container(
-        name="server",
-        image=args.image,
-        resources=args.server_resources,
-        args=["server"],
-        # The server always listens on its metrics port; only `metrics` admits anyone to it.
-        ports={"http": HTTP_PORT, "https": HTTPS_PORT, METRICS.name: METRICS.port},
-        env_from=env_from,
+
+    def role_container(
+        role: str, resources: ResourceRequirementsArgs, probes: tuple[ProbeArgs, ...], ports: Mapping[str, int]
+    ) -> kube.Container:
+        """One role's container (`ak <role>`): `probes` are its liveness, readiness and startup."""
+        alive, serving, started = probes
+        return kube.Container(
+            name=role,
+            image=args.image,
+            resources=resources,
+            args=[role],
+            ports=ports,
+            env_from=env_from,
+            liveness=alive,
+            readiness=serving,
+            startup=started,
+            volumes=[media.volume],
+            shared_memory=kube.quarter_of_memory(resources),
+        )
+
+    server = role_container(
+        "server",
+        args.server_resources,
         # live answers while the process runs; ready also needs the database.
-        liveness=kube.http_probe(live, checks),
-        readiness=kube.http_probe(ready, checks),
-        startup=kube.http_probe(live, startup),
-        volumes=[media.volume],
-        shared_memory=kube.quarter_of_memory(args.server_resources),
+        (kube.http_probe(live, checks), kube.http_probe(ready, checks), kube.http_probe(live, startup)),
+        # The server always listens on its metrics port; only `metrics` admits anyone to it.
+        {"http": HTTP_PORT, "https": HTTPS_PORT, METRICS.name: METRICS.port},
     )
     # The worker's only check: `ak healthcheck` asks the worker's own live
     # endpoint, which depends on nothing else (docs/images.md).
-    worker = kube.Container(
-        name="worker",
-        image=args.image,
-        resources=args.worker_resources,
-        args=["worker"],
-        env_from=env_from,
-        liveness=kube.exec_probe(healthcheck, checks),
-        readiness=kube.exec_probe(healthcheck, checks),
-        startup=kube.exec_probe(healthcheck, startup),
-        volumes=[media.volume],
-        shared_memory=kube.quarter_of_memory(args.worker_resources),
-    )
+    probe = kube.exec_probe(healthcheck, checks)
+    worker = role_container("worker", args.worker_resources, (probe, probe, kube.exec_probe(healthcheck, startup)), {})
     # Without a ReadWriteMany class, every pod of the stack runs where the media volume is.
     beside = None if args.shared_storage_class else {"app.kubernetes.io/instance": name}
     pods = {}
