@@ -99,7 +99,14 @@ class Database:
 
 
 def dump_command(name: str) -> str:
-    return f'pg_dump --format=custom --file="{BACKUP_DIR}/{name}-{DUMP_STAMP}.dump"'
+    """`pg_dump` into `<dump>.partial`, renamed once it is complete. pg_dump creates
+    its output file before it connects, so a failed attempt (the Job retries it)
+    would otherwise leave a truncated dump for the upload and the retention rule."""
+    return (
+        f'set -eu; dump="{BACKUP_DIR}/{name}-{DUMP_STAMP}.dump"; '
+        'pg_dump --format=custom --file="$dump.partial" || { rm -f "$dump.partial"; exit 1; }; '
+        'mv "$dump.partial" "$dump"'
+    )
 
 
 def dump_pattern(name: str) -> str:

@@ -15,6 +15,22 @@ from components.namespace_layout import NamespaceLayout
 from components.postgres_stateful_set import PostgresStatefulSet
 from components.redis_cache import RedisCache
 
+# What the provider waits on until its pods are ready (and reports them when they are not).
+ROLLED_OUT = frozenset({"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"})
+
+
+def rollout_timeout(timeout: str) -> pulumi.ResourceTransform:
+    """A transform giving every Deployment and StatefulSet below it `timeout` to roll
+    out on create and update (`platform:rolloutTimeout`)."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if args.type_ not in ROLLED_OUT:
+            return None
+        timeouts = pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout))
+        return pulumi.ResourceTransformResult(args.props, pulumi.ResourceOptions.merge(args.opts, timeouts))
+
+    return transform
+
 
 class Platform(pulumi.ComponentResource):
     """The whole staging platform for one stack: namespaces, then PostgreSQL, Redis and
@@ -38,6 +54,10 @@ class Platform(pulumi.ComponentResource):
         pod_monitors_available: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        if settings.rollout_timeout is not None:
+            opts = pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(transforms=[rollout_timeout(settings.rollout_timeout)])
+            )
         super().__init__("platform:index:Platform", name, None, opts)
         metrics = to.scraping(settings, pod_monitors_available)
         data_namespaces = {

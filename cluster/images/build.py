@@ -358,6 +358,16 @@ RECIPES: tuple[Recipe, ...] = (
         config=Config(entrypoint=("/coredns",), env=(), user="65532:65532", ports=("53/tcp", "53/udp")),
     ),
     Recipe(
+        name="versitygw",
+        ref=f"docker.io/versity/versitygw:v{PINS['VERSITYGW_VERSION']}",
+        description="versitygw: the binary `make tools` builds (--binary versitygw=PATH), where upstream's "
+        "Dockerfile puts it (/app/versitygw, /tmp/vgw); an S3-compatible store inside the cluster",
+        artefact="binary",
+        dirs=(("/app", 0o755, 0, 0), ("/tmp", 0o1777, 0, 0), ("/tmp/vgw", 0o755, 0, 0)),
+        artefact_path="/app/versitygw",
+        config=Config(entrypoint=("/app/versitygw",)),
+    ),
+    Recipe(
         name="local-path-provisioner",
         ref="docker.io/rancher/local-path-provisioner:v0.0.30",
         description="local-path-provisioner: a binary built on this machine (--binary local-path-provisioner=PATH)",

@@ -29,6 +29,7 @@ ETCD_BIN=$BIN/etcd-$ETCD_VERSION
 NODE_TOOLS=$BIN/kubernetes-node-$KUBE_VERSION
 COREDNS_BIN=$BIN/coredns-$COREDNS_VERSION/coredns
 LOCAL_PATH_BIN=$BIN/local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION/local-path-provisioner
+VERSITYGW_BIN=$BIN/versitygw-$VERSITYGW_VERSION/versitygw
 KUBE_ROUTER_BIN=$BIN/kube-router-$KUBE_ROUTER_VERSION/kube-router
 
 # The cgroup hierarchies the node's processes join: every v1 hierarchy mounted
@@ -121,7 +122,7 @@ node_preflight() {
     local b
     for b in "$KUBE_BIN/kube-apiserver" "$KUBE_BIN/kube-controller-manager" "$KUBE_BIN/kube-scheduler" \
         "$KUBE_BIN/kubectl" "$ETCD_BIN/etcd" "$NODE_TOOLS/kubelet" "$NODE_TOOLS/kube-proxy" \
-        "$COREDNS_BIN" "$LOCAL_PATH_BIN" "$KUBE_ROUTER_BIN"; do
+        "$COREDNS_BIN" "$LOCAL_PATH_BIN" "$KUBE_ROUTER_BIN" "$VERSITYGW_BIN"; do
         [[ -x $b ]] || die "$b is missing: run make tools (tools/bootstrap.sh) first"
     done
     [[ -n $CGROUP_HIERARCHIES ]] || die "no cgroup hierarchy is mounted under /sys/fs/cgroup"

@@ -65,7 +65,8 @@ mkdir -p "$NODE_DIR/logs" "$NODE_DIR/cni" "$DATA/volumes"
 echo "$NAME" >"$NODE_DIR/name"
 say "images: building or reusing the images the local stack and the node run (cluster/images/)"
 python3 "$ROOT/cluster/images/build.py" --out "$NODE_DIR/images" \
-    --binary "coredns=$COREDNS_BIN" --binary "local-path-provisioner=$LOCAL_PATH_BIN" ||
+    --binary "coredns=$COREDNS_BIN" --binary "local-path-provisioner=$LOCAL_PATH_BIN" \
+    --binary "versitygw=$VERSITYGW_BIN" ||
     die "building the images failed (see above)"
 
 say "creating node cluster '$NAME' (kube $KUBE_VERSION, containerd $(containerd --version | awk '{print $3}'), network namespace '$NAME')"

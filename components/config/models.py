@@ -17,6 +17,7 @@ from components.config.targets import TARGETS, TargetProfile
 from components.config.types import (
     INT32_MAX,
     AbsolutePath,
+    Duration,
     EnvVars,
     Extension,
     Host,
@@ -326,6 +327,9 @@ class Settings(Model):
     # Look each object up before registering it and refuse one this stack did not
     # create (components/cluster.py); false turns the lookups off, with a warning.
     ownership_check: bool = True
+    # How long `up` waits for each Deployment and StatefulSet to roll out before it
+    # fails with what the pods report; unset: the Kubernetes provider's own 10m.
+    rollout_timeout: Duration | None = None
     secrets: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 
     @property

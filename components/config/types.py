@@ -199,6 +199,14 @@ def _host(value: str) -> str:
     return value
 
 
+def _duration(value: str) -> str:
+    return held_to(
+        r"^[1-9][0-9]*(s|m|h)$",
+        value,
+        f"'{value}' is not a duration; use a whole number of s, m or h, such as 90s or 10m",
+    )
+
+
 def _schedule(value: str) -> str:
     problem = _cron_problem(value)
     if problem:
@@ -262,6 +270,7 @@ AbsolutePath = Annotated[str, AfterValidator(_leading_slash)]
 WebPath = Annotated[str, AfterValidator(_web_path)]
 Host = Annotated[str, AfterValidator(_host)]
 Schedule = Annotated[str, AfterValidator(_schedule)]
+Duration = Annotated[str, AfterValidator(_duration)]
 Extension = Annotated[str, AfterValidator(_extension)]
 Identifier = Annotated[str, AfterValidator(_identifier)]
 EnvVars = Annotated[dict[str, str], AfterValidator(_env_names)]

@@ -75,6 +75,18 @@ class Node:
     def exec(self, namespace: str, target: str, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.kubectl("exec", "-n", namespace, target, "--", *command, check=check)
 
+    def apply(self, *objects: dict[str, Any]) -> None:
+        """`kubectl apply` of Kubernetes objects given as dicts."""
+        documents = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+        subprocess.run(
+            ["kubectl", "--kubeconfig", str(self.clone.kubeconfig), "apply", "-f", "-"],
+            input=json.dumps(documents),
+            env=self.clone.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+
     def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Plain pulumi on the clone's stack, with make's backend and passphrase."""
         return self.clone.run(
@@ -152,7 +164,7 @@ def stack_config(node: Node) -> dict[str, Any]:
 # The probe's image: one the node already has (the application database's), with
 # bash for `/dev/tcp`, getent for DNS and psql.
 PROBE_IMAGE = "pgvector/pgvector:pg17"
-RESTRICTED = {
+RESTRICTED: dict[str, object] = {
     "runAsNonRoot": True,
     "runAsUser": 999,
     "allowPrivilegeEscalation": False,
@@ -167,8 +179,15 @@ def template_labels(node: Node, kind: str, namespace: str, name: str) -> dict[st
     return dict(workload["spec"]["template"]["metadata"]["labels"])
 
 
-def run_pod(node: Node, namespace: str, labels: dict[str, str], script: str, env: dict[str, str] | None = None) -> str:
-    """Run `script` (bash) in a one-off pod with `labels` in `namespace`; its output.
+def run_pod(
+    node: Node,
+    namespace: str,
+    labels: dict[str, str],
+    script: str,
+    env: dict[str, str] | None = None,
+    image: str = PROBE_IMAGE,
+) -> str:
+    """Run `script` (bash) in a one-off pod of `image` with `labels` in `namespace`; its output.
 
     The pod carries the labels of the workload it stands for, so the NetworkPolicies
     that apply to it are exactly that workload's; it is never Ready, so no Service
@@ -185,7 +204,7 @@ def run_pod(node: Node, namespace: str, labels: dict[str, str], script: str, env
             "containers": [
                 {
                     "name": "probe",
-                    "image": PROBE_IMAGE,
+                    "image": image,
                     "imagePullPolicy": "IfNotPresent",
                     "command": ["bash", "-c", script],
                     "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
@@ -201,14 +220,7 @@ def run_pod(node: Node, namespace: str, labels: dict[str, str], script: str, env
             ],
         },
     }
-    subprocess.run(
-        ["kubectl", "--kubeconfig", str(node.clone.kubeconfig), "apply", "-f", "-"],
-        input=json.dumps(pod),
-        env=node.clone.env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    node.apply(pod)
     try:
         node.kubectl(
             "wait",

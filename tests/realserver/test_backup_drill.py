@@ -104,3 +104,22 @@ def test_without_a_bucket_dumps_stay_on_the_volume_and_are_pruned(pod_root: Path
         source.stop()
     kept = sorted(path.name for path in job.volumes["backups"].iterdir())
     assert len(kept) == 2 and kept[0] == OLD[1], kept
+
+
+def test_a_failed_dump_leaves_nothing_to_upload_or_count(store: ObjectStore, pod_root: Path) -> None:
+    run = render(store.endpoint, keepLast=2)
+    server = seeded(run, pod_root / "server")
+    job = LocalPod(run, run.one("CronJob", "postgres-backup"), pod_root / "job")
+    dump = job.container("pg-dump")
+    command = job.localize("pg-dump", [*dump.get("command", []), *dump.get("args", [])])
+    backups = job.path("pg-dump", "/backups")
+    try:
+        # The first attempt finds no server (the Job's pod retries it, as here).
+        env = {**job.env("pg-dump"), "PGHOST": "127.0.0.1", "PGPORT": "1", "HOME": str(pod_root)}
+        assert server.run(command, env=env, check=False).returncode != 0
+        assert list(backups.iterdir()) == []
+        run_backup_job(run, "postgres-backup", server, pod_root / "job", path=[aws_bin()], pod=job)
+        uploaded = [k for k in store.keys(BUCKET) if k.removeprefix(PREFIX) not in [*OLD, *OTHERS]]
+        assert len(uploaded) == 1, uploaded
+    finally:
+        server.stop()

@@ -184,7 +184,8 @@ ALPINE_POSTGRES_UID = 70
 
 
 def _dump_dir(target: Target) -> set[str]:
-    match = re.search(r'--file="?([^"\s]+)', " ".join(target.args))
+    """The directory of the dump: `--file=` an absolute path, or of the variable it names."""
+    match = re.search(r'(?:--file=|\bdump=)"?(/[^"\s]+)', " ".join(target.args))
     return {match[1].rsplit("/", 1)[0]} if match else set()
 
 

@@ -9,10 +9,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 
 from components.authentik_stack import needs_redis
 from components.config.loading import parse_settings
+from components.platform import rollout_timeout
 from tests.unit.harness import Registration, Run, run_program, run_stack, stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -484,3 +486,16 @@ def test_services_are_ready_with_their_cluster_ip_but_load_balancers_wait_for_an
             assert "pulumi.com/waitFor" not in annotations
         else:
             assert annotations["pulumi.com/waitFor"] == "jsonpath={.spec.clusterIP}", service.k8s_name
+
+
+def test_rollout_timeout_reaches_deployments_and_stateful_sets_only() -> None:
+    transform = rollout_timeout("90s")
+    parent = pulumi.ResourceOptions(protect=True)
+    for type_ in ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"):
+        result = transform(pulumi.ResourceTransformArgs(True, type_, "web", {"spec": {}}, parent))
+        assert isinstance(result, pulumi.ResourceTransformResult)
+        timeouts = result.opts.custom_timeouts
+        assert result.props == {"spec": {}} and result.opts.protect is True
+        assert timeouts is not None and (timeouts.create, timeouts.update, timeouts.delete) == ("90s", "90s", None)
+    for type_ in ("kubernetes:batch/v1:CronJob", "kubernetes:core/v1:Service", "platform:index:AppTier"):
+        assert transform(pulumi.ResourceTransformArgs(True, type_, "web", {}, parent)) is None

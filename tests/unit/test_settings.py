@@ -45,6 +45,7 @@ BAD_INPUTS: list[tuple[str, str, Mutation, str, str]] = [
     ("unknown nested key", "local", _set("redis.persistance", "aof"), "platform:redis.persistance", "spelling"),
     ("storage 10Gb", "local", _set("postgres.storage", "10Gb"), "platform:postgres.storage", "10Gi"),
     ("storage 10, bytes", "local", _set("postgres.storage", 10), "platform:postgres.storage", "with a unit"),
+    ("rollout timeout without a unit", "local", _set("rolloutTimeout", "90"), "platform:rolloutTimeout", "90s"),
     (
         "media storage below 1Mi",
         "local",
