@@ -5,10 +5,10 @@ import sys
 import pulumi
 
 from components.cluster import stack_provider
+from components.config.loading import ConfigError, load_settings
 from components.discovery import pod_monitors_available
 from components.object_names import check_names
 from components.platform import Platform
-from components.settings import ConfigError, load_settings
 
 # The exit code by which a Python program tells the language host that it has shown
 # its error itself (the SDK's pulumi-language-python-exec uses it the same way):

@@ -22,9 +22,14 @@ from components.contracts import Backing, Route
 
 @dataclass(frozen=True)
 class Autoscaling:
+    """A HorizontalPodAutoscaler on CPU."""
+
     min_replicas: int
+    """The fewest replicas it scales down to."""
     max_replicas: int
+    """The most replicas it scales up to."""
     cpu_utilization: int
+    """The average CPU use, in percent of the request, it keeps the pods at."""
 
 
 @dataclass(frozen=True)
@@ -33,24 +38,43 @@ class AppArgs:
     apps of its tier named in `calls`; the gateway connects to it when it has a `path`."""
 
     name: str
+    """The app's name: its Deployment, Service, ConfigMap and Secret."""
     namespace: str
+    """Where it runs."""
     component: str
+    """Its `app.kubernetes.io/component` label (`backend`, `frontend`)."""
     image: str | None
+    """Its image, pinned; None: not deployed yet."""
     port: int
+    """The HTTP port it listens on, which its Service exposes."""
     replicas: int
+    """Replicas (a PodDisruptionBudget from two), unless it autoscales."""
     run_as_user: int
+    """The non-root UID it runs as."""
     resources: ResourceRequirementsArgs
+    """The container's requests and limits."""
     pull_policy: str = "Always"
+    """The image pull policy; default `Always`."""
     path: str | None = None
+    """The gateway routes this path to it; default None (not routed)."""
     autoscaling: Autoscaling | None = None
+    """Scale on CPU; default None (fixed `replicas`)."""
     probe_path: str = "/health"
+    """The HTTP path of its probes; default `/health`."""
     probe_delay: int = 10
+    """Seconds before the first liveness and readiness probe; default 10."""
     env: Mapping[str, str] = field(default_factory=dict)
+    """Plain environment, from a ConfigMap; default none."""
     secret_env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Secret environment, from a Secret; default none."""
     uses: Sequence[Backing] = ()
+    """The data services it connects to, each an env var with its URL; default none."""
     calls: Sequence[str] = ()
+    """The apps of its tier it connects to; default none."""
     session_affinity: bool = False
+    """Its Service sends a client to the same pod; default false."""
     allow_internet: bool = False
+    """It may connect to any address outside the cluster; default false."""
 
     @property
     def labels(self) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -10,6 +11,7 @@ from pulumi_kubernetes.core.v1 import (
     ConfigMap,
     ConfigMapEnvSourceArgs,
     EnvFromSourceArgs,
+    ProbeArgs,
     ResourceRequirementsArgs,
     Secret,
     SecretEnvSourceArgs,
@@ -61,25 +63,46 @@ def media_volume(args: AuthentikArgs) -> kube.DataVolume:
 
 @dataclass(frozen=True)
 class AuthentikArgs:
+    """Authentik, its database and, for releases before 2025.10, its cache."""
+
     name: str
+    """The first part of every object's name (`<name>-server`, `<name>-secrets`)."""
     namespace: str
+    """Where it runs."""
     image: str
+    """The server image, pinned; server and worker both run it."""
     path: str
+    """Where it is served on the gateway's host (`AUTHENTIK_WEB__PATH`), with both slashes."""
     base_url: str
+    """The gateway's URL; the `url` output is `path` below it."""
     bootstrap_email: str
+    """The bootstrap admin's email."""
     trusted_proxies: str
+    """CIDRs whose forwarded headers it believes: the gateway's pods."""
     server_replicas: int
+    """Server replicas (a PodDisruptionBudget from two)."""
     worker_replicas: int
+    """Worker replicas."""
     server_resources: ResourceRequirementsArgs
+    """The server container's requests and limits."""
     worker_resources: ResourceRequirementsArgs
+    """The worker container's requests and limits."""
     media_storage: str
+    """The size of the media volume server and worker share."""
     storage_class: str
+    """The StorageClass of a ReadWriteOnce media volume."""
     shared_storage_class: str | None
+    """A ReadWriteMany class for the media volume; None puts every pod on its node."""
     database: PostgresArgs
+    """Its own PostgreSQL."""
     cache: RedisArgs | None
+    """Its own Redis; None for releases from 2025.10 (`needs_redis`)."""
     rotation: int = 0
+    """Raise it to generate a new secret key and admin credentials; default 0."""
     protect: bool = False
+    """`pulumi destroy` refuses to delete the media volume; default false."""
     metrics: Scraping | None = None
+    """Who scrapes the server's metrics port; default None (metrics off)."""
 
 
 class AuthentikStack(pulumi.ComponentResource):
@@ -111,12 +134,15 @@ class AuthentikStack(pulumi.ComponentResource):
         database = PostgresStatefulSet(f"{name}-db", args.database, network, inside)
         cache = None if args.cache is None else RedisCache(f"{name}-redis", args.cache, network, inside)
         services: list[PostgresStatefulSet | RedisCache] = [database, *([cache] if cache else [])]
+        made = generated_credentials(self, name, args.rotation)
+        self.admin_password, self.admin_token = made.admin_password, made.admin_token
         # Not on the database's readiness: `ak server` and `ak worker` wait for it
         # themselves (docs/images.md), so both roll out at once, as with `kubectl apply`.
-        depends = self._environment(name, args, server_labels, database, cache)
+        environment = Environment.of(args, database, cache, made)
+        depends = environment.create(self, name, args, server_labels)
         media = media_volume(args)
         depends.append(media.claim(f"{name}-media", ns, server_labels, self, protect=args.protect))
-        pods = self._pods(name, args, media, server_labels, worker_labels, self.checksum)
+        pods = pods_by_role(name, args, media, server_labels, worker_labels, environment.checksum)
         policies: dict[str, kube.Traffic] = {}
         for role, (pod, replicas) in pods.items():
             pod.deployment(
@@ -147,15 +173,40 @@ class AuthentikStack(pulumi.ComponentResource):
             }
         )
 
-    def _environment(
-        self,
-        name: str,
-        args: AuthentikArgs,
-        own: dict[str, str],
-        database: PostgresStatefulSet,
-        cache: RedisCache | None,
-    ) -> list[pulumi.Resource]:
-        """The ConfigMap and Secret that server and worker read their settings from."""
+
+@dataclass(frozen=True)
+class Generated:
+    """The generated secret key and bootstrap admin credentials, all secret."""
+
+    secret_key: pulumi.Output[str]
+    admin_password: pulumi.Output[str]
+    admin_token: pulumi.Output[str]
+
+
+def generated_credentials(owner: pulumi.Resource, name: str, rotation: int) -> Generated:
+    secret_key = kube.generated_password(f"{name}-secret-key", owner, rotation=rotation, length=60)
+    admin_password = kube.generated_password(f"{name}-admin-password", owner, rotation=rotation)
+    admin_token = kube.generated_password(f"{name}-admin-token", owner, rotation=rotation, length=48)
+    return Generated(
+        pulumi.Output.secret(secret_key.result),
+        pulumi.Output.secret(admin_password.result),
+        pulumi.Output.secret(admin_token.result),
+    )
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What server and worker read their settings from: plain `config` in a
+    ConfigMap, `secrets` in a Secret, and the checksum of both, which rolls the pods
+    when either changes."""
+
+    config: dict[str, pulumi.Input[str]]
+    secrets: dict[str, pulumi.Input[str]]
+
+    @staticmethod
+    def of(
+        args: AuthentikArgs, database: PostgresStatefulSet, cache: RedisCache | None, made: Generated
+    ) -> Environment:
         config: dict[str, pulumi.Input[str]] = {
             "AUTHENTIK_POSTGRESQL__HOST": database.host,
             "AUTHENTIK_POSTGRESQL__NAME": args.database.database,
@@ -165,109 +216,110 @@ class AuthentikStack(pulumi.ComponentResource):
             "AUTHENTIK_ERROR_REPORTING__ENABLED": "false",
             "AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS": args.trusted_proxies,
         }
-        secrets = self._credentials(name, args.rotation, database.password)
+        secrets: dict[str, pulumi.Input[str]] = {
+            "AUTHENTIK_SECRET_KEY": made.secret_key,
+            "AUTHENTIK_POSTGRESQL__PASSWORD": database.password,
+            "AUTHENTIK_BOOTSTRAP_PASSWORD": made.admin_password,
+            "AUTHENTIK_BOOTSTRAP_TOKEN": made.admin_token,
+        }
         if cache is not None:
             config["AUTHENTIK_REDIS__HOST"] = cache.host
             secrets["AUTHENTIK_REDIS__PASSWORD"] = cache.password
+        return Environment(config, secrets)
+
+    @property
+    def checksum(self) -> pulumi.Output[str]:
+        return kube.content_checksum(self.config, self.secrets)
+
+    def create(
+        self, owner: pulumi.Resource, name: str, args: AuthentikArgs, own: dict[str, str]
+    ) -> list[pulumi.Resource]:
+        """The Secret and the ConfigMap, children of `owner`."""
         secret = Secret(
             f"{name}-secrets",
             metadata=kube.metadata(f"{args.name}-secrets", args.namespace, own),
             type="Opaque",
-            string_data=secrets,
-            opts=kube.child(self),
+            string_data=self.secrets,
+            opts=kube.child(owner),
         )
         config_map = ConfigMap(
             f"{name}-config",
             metadata=kube.metadata(f"{args.name}-config", args.namespace, own),
-            data=config,
-            opts=kube.child(self),
+            data=self.config,
+            opts=kube.child(owner),
         )
-        self.checksum = kube.content_checksum(config, secrets)
         return [secret, config_map]
 
-    def _credentials(
-        self, name: str, rotation: int, database_password: pulumi.Output[str]
-    ) -> dict[str, pulumi.Input[str]]:
-        """The generated secret key and bootstrap admin credentials, as Secret data."""
-        secret_key = kube.generated_password(f"{name}-secret-key", self, rotation=rotation, length=60)
-        admin_password = kube.generated_password(f"{name}-admin-password", self, rotation=rotation)
-        admin_token = kube.generated_password(f"{name}-admin-token", self, rotation=rotation, length=48)
-        self.admin_password: pulumi.Output[str] = pulumi.Output.secret(admin_password.result)
-        self.admin_token: pulumi.Output[str] = pulumi.Output.secret(admin_token.result)
-        return {
-            "AUTHENTIK_SECRET_KEY": pulumi.Output.secret(secret_key.result),
-            "AUTHENTIK_POSTGRESQL__PASSWORD": database_password,
-            "AUTHENTIK_BOOTSTRAP_PASSWORD": self.admin_password,
-            "AUTHENTIK_BOOTSTRAP_TOKEN": self.admin_token,
-        }
 
-    @staticmethod
-    def _pods(
-        name: str,
-        args: AuthentikArgs,
-        media: kube.DataVolume,
-        server_labels: dict[str, str],
-        worker_labels: dict[str, str],
-        checksum: pulumi.Output[str],
-    ) -> dict[str, tuple[kube.Pod, int]]:
-        """Server and worker, by role, with their replica counts. Both read the same
-        config and Secret (`checksum` of their data) and share the media volume."""
-        env_from = [
-            EnvFromSourceArgs(config_map_ref=ConfigMapEnvSourceArgs(name=f"{args.name}-config")),
-            EnvFromSourceArgs(secret_ref=SecretEnvSourceArgs(name=f"{args.name}-secrets")),
-        ]
-        live, ready = health_path(args.path, "live"), health_path(args.path, "ready")
-        healthcheck = ["ak", "healthcheck"]
-        checks, startup = (
-            kube.Timing(initial_delay=5, period=10, failures=3),
-            kube.Timing(initial_delay=5, period=10, failures=60),
-        )
-        server = kube.Container(
-            name="server",
+def pods_by_role(
+    name: str,
+    args: AuthentikArgs,
+    media: kube.DataVolume,
+    server_labels: dict[str, str],
+    worker_labels: dict[str, str],
+    checksum: pulumi.Output[str],
+) -> dict[str, tuple[kube.Pod, int]]:
+    """Server and worker, by role, with their replica counts. Both read the same
+    config and Secret (`checksum` of their data) and share the media volume."""
+    env_from = [
+        EnvFromSourceArgs(config_map_ref=ConfigMapEnvSourceArgs(name=f"{args.name}-config")),
+        EnvFromSourceArgs(secret_ref=SecretEnvSourceArgs(name=f"{args.name}-secrets")),
+    ]
+    live, ready = health_path(args.path, "live"), health_path(args.path, "ready")
+    healthcheck = ["ak", "healthcheck"]
+    checks, startup = (
+        kube.Timing(initial_delay=5, period=10, failures=3),
+        kube.Timing(initial_delay=5, period=10, failures=60),
+    )
+
+    def role_container(
+        role: str, resources: ResourceRequirementsArgs, probes: tuple[ProbeArgs, ...], ports: Mapping[str, int]
+    ) -> kube.Container:
+        """One role's container (`ak <role>`): `probes` are its liveness, readiness and startup."""
+        alive, serving, started = probes
+        return kube.Container(
+            name=role,
             image=args.image,
-            resources=args.server_resources,
-            args=["server"],
-            # The server always listens on its metrics port; only `metrics` admits anyone to it.
-            ports={"http": HTTP_PORT, "https": HTTPS_PORT, METRICS.name: METRICS.port},
+            resources=resources,
+            args=[role],
+            ports=ports,
             env_from=env_from,
-            # live answers while the process runs; ready also needs the database.
-            liveness=kube.http_probe(live, checks),
-            readiness=kube.http_probe(ready, checks),
-            startup=kube.http_probe(live, startup),
+            liveness=alive,
+            readiness=serving,
+            startup=started,
             volumes=[media.volume],
-            shared_memory=kube.quarter_of_memory(args.server_resources),
+            shared_memory=kube.quarter_of_memory(resources),
         )
-        # The worker's only check: `ak healthcheck` asks the worker's own live
-        # endpoint, which depends on nothing else (docs/images.md).
-        worker = kube.Container(
-            name="worker",
-            image=args.image,
-            resources=args.worker_resources,
-            args=["worker"],
-            env_from=env_from,
-            liveness=kube.exec_probe(healthcheck, checks),
-            readiness=kube.exec_probe(healthcheck, checks),
-            startup=kube.exec_probe(healthcheck, startup),
-            volumes=[media.volume],
-            shared_memory=kube.quarter_of_memory(args.worker_resources),
+
+    server = role_container(
+        "server",
+        args.server_resources,
+        # live answers while the process runs; ready also needs the database.
+        (kube.http_probe(live, checks), kube.http_probe(ready, checks), kube.http_probe(live, startup)),
+        # The server always listens on its metrics port; only `metrics` admits anyone to it.
+        {"http": HTTP_PORT, "https": HTTPS_PORT, METRICS.name: METRICS.port},
+    )
+    # The worker's only check: `ak healthcheck` asks the worker's own live
+    # endpoint, which depends on nothing else (docs/images.md).
+    probe = kube.exec_probe(healthcheck, checks)
+    worker = role_container("worker", args.worker_resources, (probe, probe, kube.exec_probe(healthcheck, startup)), {})
+    # Without a ReadWriteMany class, every pod of the stack runs where the media volume is.
+    beside = None if args.shared_storage_class else {"app.kubernetes.io/instance": name}
+    pods = {}
+    for role, container, own, replicas, scrape in (
+        ("server", server, server_labels, args.server_replicas, m.pod_annotations(METRICS, args.metrics)),
+        ("worker", worker, worker_labels, args.worker_replicas, None),
+    ):
+        affinity = kube.spread(own, beside=beside)
+        pod = kube.Pod(
+            f"{args.name}-{role}",
+            args.namespace,
+            own,
+            [container],
+            AUTHENTIK_UID,
+            affinity=affinity,
+            checksum=checksum,
+            annotations=scrape,
         )
-        # Without a ReadWriteMany class, every pod of the stack runs where the media volume is.
-        beside = None if args.shared_storage_class else {"app.kubernetes.io/instance": name}
-        pods = {}
-        for role, container, own, replicas, scrape in (
-            ("server", server, server_labels, args.server_replicas, m.pod_annotations(METRICS, args.metrics)),
-            ("worker", worker, worker_labels, args.worker_replicas, None),
-        ):
-            affinity = kube.spread(own, beside=beside)
-            pod = kube.Pod(
-                f"{args.name}-{role}",
-                args.namespace,
-                own,
-                [container],
-                AUTHENTIK_UID,
-                affinity=affinity,
-                checksum=checksum,
-                annotations=scrape,
-            )
-            pods[role] = (pod, replicas)
-        return pods
+        pods[role] = (pod, replicas)
+    return pods

@@ -41,8 +41,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.config.loading import ConfigError
 from components.kubeconfig import ApiClient, Context, Kubeconfig, KubeconfigError
-from components.settings import ConfigError
 
 NAMESPACE = "kubernetes"
 PROVIDER_NAME = "cluster"

@@ -14,12 +14,8 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
 
+from components.config.types import route_path
 from components.kube.network import Peer, Traffic
-
-
-def route_path(path: str) -> str:
-    """A gateway route's path: no trailing slash, except the root itself."""
-    return path.rstrip("/") or "/"
 
 
 @dataclass(frozen=True)
@@ -53,7 +49,9 @@ class Exporter:
     """A Prometheus exporter image and the resources of its sidecar."""
 
     image: str
+    """The exporter's image, pinned."""
     resources: ResourceRequirementsArgs
+    """The sidecar's requests and limits."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +64,17 @@ class Scraping:
     """
 
     scraper: Peer
+    """The pods admitted to every metrics port (Prometheus)."""
     monitors: bool
+    """Make a PodMonitor for each endpoint."""
     postgres_exporter: Exporter
+    """The sidecar beside every PostgreSQL."""
     redis_exporter: Exporter
+    """The sidecar beside every Redis."""
     interval: str = "30s"
+    """How often the PodMonitors scrape; default 30s."""
     monitor_labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels of every PodMonitor, for a Prometheus' podMonitorSelector; default none."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,11 +83,20 @@ class DataServiceArgs:
     keeper of its credentials, and whether its data is protected."""
 
     name: str
+    """The server's name: its Service, workload, Secret `<name>-credentials`, claims."""
     namespace: str
+    """Where it runs."""
     image: str
+    """The server's image, pinned."""
     resources: ResourceRequirementsArgs
+    """The server container's requests and limits."""
     storage: str
+    """The size of its data volume."""
     storage_class: str
+    """The StorageClass of its data volume."""
     rotation: int = 0
+    """Raise it to generate a new password; default 0."""
     protect: bool = False
+    """`pulumi destroy` refuses to delete its data; default false."""
     metrics: Scraping | None = None
+    """Who scrapes its exporter; default None (no exporter)."""

@@ -4,8 +4,8 @@ knows both the stack file's shape and the components' inputs."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypedDict
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pulumi
 from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
@@ -13,24 +13,30 @@ from pydantic import BaseModel
 
 from components.app_tier import AppArgs, AppTier, Autoscaling
 from components.authentik_stack import AuthentikArgs, AuthentikStack, needs_redis
-from components.contracts import Backing, Exporter, Scraping
-from components.ingress_gateway import GatewayArgs, IngressGateway, Tls
-from components.kube import Peer
-from components.namespace_layout import NamespaceArgs, NamespaceLayout
-from components.postgres_stateful_set import BackupArgs, BackupStore, PostgresArgs, PostgresStatefulSet
-from components.redis_cache import RedisArgs, RedisCache
-from components.settings import (
+from components.backup import BackupArgs, BackupStore
+from components.config.models import (
     AppSettings,
     AuthentikSettings,
     BackupSettings,
     GatewaySettings,
-    MetricsSettings,
     NamespaceSettings,
     PostgresSettings,
     RedisSettings,
     Resources,
     Settings,
 )
+from components.contracts import Backing, DataServiceArgs, Exporter, Scraping
+from components.ingress_gateway import GatewayArgs, IngressGateway, Tls
+from components.kube import Peer
+from components.namespace_layout import NamespaceArgs, NamespaceLayout
+from components.postgres_stateful_set import PostgresArgs, PostgresStatefulSet
+from components.redis_cache import RedisArgs, RedisCache
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+ArgsT = TypeVar("ArgsT", bound="DataclassInstance")
+DataServiceT = TypeVar("DataServiceT", bound=DataServiceArgs)
 
 # Ephemeral storage of every container (its writable layer, its logs and its
 # disk-backed emptyDirs): a request the scheduler can place, a limit the kubelet
@@ -54,52 +60,61 @@ def resources(amounts: Resources) -> ResourceRequirementsArgs:
     )
 
 
+def args_from(cls: type[ArgsT], section: BaseModel, **overrides: Any) -> ArgsT:
+    """`cls` made from the fields of `section` that it has by name, and `overrides`
+    for the rest (a field the section does not have, or has in another shape).
+    Resources become the containers' requirements; any other nested model must be
+    given in `overrides`, so a section's shape never slips into a component's Args.
+    A field added to both is carried over with no other edit."""
+    model = type(section).model_fields
+    shared: dict[str, Any] = {}
+    for field in fields(cls):
+        if field.name in overrides or field.name not in model:
+            continue
+        value = getattr(section, field.name)
+        if isinstance(value, Resources):
+            value = resources(value)
+        elif isinstance(value, BaseModel):
+            raise TypeError(
+                f"{cls.__name__}.{field.name}: the section holds a model ({type(value).__name__}); give it in overrides"
+            )
+        shared[field.name] = value
+    return cls(**shared, **overrides)
+
+
 def scraping(settings: Settings, pod_monitors_available: bool) -> Scraping | None:
     """Who scrapes the platform's metrics, or None where metrics are off. PodMonitors
     as `platform:metrics.monitors` says, else where the cluster has the kind."""
     if not settings.metrics_enabled:
         return None
-    metrics: MetricsSettings = settings.metrics
-    return Scraping(
+    metrics = settings.metrics
+    return args_from(
+        Scraping,
+        metrics,
         scraper=Peer(metrics.scraper_namespace, metrics.scraper_pod_labels),
         monitors=pod_monitors_available if metrics.monitors is None else metrics.monitors,
-        postgres_exporter=Exporter(metrics.postgres_exporter.image, resources(metrics.postgres_exporter.resources)),
-        redis_exporter=Exporter(metrics.redis_exporter.image, resources(metrics.redis_exporter.resources)),
-        interval=metrics.interval,
-        monitor_labels=metrics.monitor_labels,
+        postgres_exporter=args_from(Exporter, metrics.postgres_exporter),
+        redis_exporter=args_from(Exporter, metrics.redis_exporter),
     )
 
 
-class _DataService(TypedDict):
-    metrics: Scraping | None
-    name: str
-    namespace: str
-    image: str
-    resources: ResourceRequirementsArgs
-    storage: str
-    storage_class: str
-    rotation: int
-    protect: bool
-
-
-def _data_service(
-    section: PostgresSettings | RedisSettings, settings: Settings, metrics: Scraping | None
-) -> _DataService:
-    return {
-        "metrics": metrics,
-        "name": section.name,
-        "namespace": section.namespace,
-        "image": section.image,
-        "resources": resources(section.resources),
-        "storage": section.storage,
-        "storage_class": settings.profile.storage_class,
-        "rotation": section.rotation,
-        "protect": settings.data_protected,
-    }
+def data_service(
+    cls: type[DataServiceT], section: BaseModel, settings: Settings, metrics: Scraping | None, **overrides: Any
+) -> DataServiceT:
+    """A data service's Args from its section, on the target's storage class and kept
+    as the stack protects its data."""
+    return args_from(
+        cls,
+        section,
+        storage_class=settings.profile.storage_class,
+        protect=settings.data_protected,
+        metrics=metrics,
+        **overrides,
+    )
 
 
 def redis_args(redis: RedisSettings, settings: Settings, metrics: Scraping | None = None) -> RedisArgs:
-    return RedisArgs(**_data_service(redis, settings, metrics), persistence=redis.persistence)
+    return data_service(RedisArgs, redis, settings, metrics)
 
 
 def backup_args(backup: BackupSettings | None, server_image: str, settings: Settings) -> BackupArgs | None:
@@ -108,20 +123,15 @@ def backup_args(backup: BackupSettings | None, server_image: str, settings: Sett
     if backup is None:
         return None
     store = settings.backup_store
-    return BackupArgs(
-        schedule=backup.schedule,
-        storage=backup.storage,
+    return args_from(
+        BackupArgs,
+        backup,
         image=backup.image or server_image,
-        keep_last=backup.keep_last,
-        keep_days=backup.keep_days,
         store=None
         if store is None
-        else BackupStore(
-            endpoint=store.endpoint,
-            bucket=store.bucket,
-            prefix=store.prefix,
-            region=store.region,
-            image=store.image,
+        else args_from(
+            BackupStore,
+            store,
             access_key_id=pulumi.Output.secret(settings.secrets[store.access_key_id_secret]),
             secret_access_key=pulumi.Output.secret(settings.secrets[store.secret_access_key_secret]),
         ),
@@ -129,13 +139,8 @@ def backup_args(backup: BackupSettings | None, server_image: str, settings: Sett
 
 
 def postgres_args(postgres: PostgresSettings, settings: Settings, metrics: Scraping | None = None) -> PostgresArgs:
-    return PostgresArgs(
-        **_data_service(postgres, settings, metrics),
-        database=postgres.database,
-        user=postgres.user,
-        extensions=postgres.extensions,
-        init_sql=postgres.init_sql,
-        backup=backup_args(postgres.backup, postgres.image, settings),
+    return data_service(
+        PostgresArgs, postgres, settings, metrics, backup=backup_args(postgres.backup, postgres.image, settings)
     )
 
 
@@ -143,61 +148,36 @@ def authentik_args(
     auth: AuthentikSettings, settings: Settings, base_url: str, metrics: Scraping | None = None
 ) -> AuthentikArgs:
     profile = settings.profile
-    database = PostgresArgs(
+    database = data_service(
+        PostgresArgs,
+        auth.database,
+        settings,
+        metrics,
         name=f"{auth.name}-postgres",
         namespace=auth.namespace,
-        image=auth.database.image,
-        resources=resources(auth.database.resources),
-        storage=auth.database.storage,
-        storage_class=profile.storage_class,
         database="authentik",
         user="authentik",
         rotation=auth.rotation,
-        protect=settings.data_protected,
-        metrics=metrics,
         backup=backup_args(auth.database.backup, auth.database.image, settings),
     )
-    cache = None
-    if needs_redis(auth.image):
-        cache = RedisArgs(
-            name=f"{auth.name}-redis",
-            namespace=auth.namespace,
-            image=_default(RedisSettings, "image"),
-            resources=resources(_default(RedisSettings, "resources")),
-            storage="1Gi",
-            storage_class=profile.storage_class,
-            persistence="rdb",
-            rotation=auth.rotation,
-            protect=settings.data_protected,
-            metrics=metrics,
-        )
-    return AuthentikArgs(
-        name=auth.name,
-        namespace=auth.namespace,
-        image=auth.image,
-        path=auth.path,
+    # Authentik's own cache is not in the stack file: the Redis section's defaults,
+    # unvalidated, since the name derived from Authentik's is checked with every
+    # other object name.
+    cache_section = RedisSettings.model_construct(
+        name=f"{auth.name}-redis", namespace=auth.namespace, storage="1Gi", persistence="rdb", rotation=auth.rotation
+    )
+    return args_from(
+        AuthentikArgs,
+        auth,
         base_url=base_url,
-        bootstrap_email=auth.bootstrap_email,
         trusted_proxies=auth.trusted_proxies or profile.pod_cidr,
-        server_replicas=auth.server_replicas,
-        worker_replicas=auth.worker_replicas,
-        server_resources=resources(auth.server_resources),
-        worker_resources=resources(auth.worker_resources),
-        media_storage=auth.media_storage,
         storage_class=profile.storage_class,
         shared_storage_class=profile.shared_storage_class,
         database=database,
-        cache=cache,
-        rotation=auth.rotation,
+        cache=data_service(RedisArgs, cache_section, settings, metrics) if needs_redis(auth.image) else None,
         protect=settings.data_protected,
         metrics=metrics,
     )
-
-
-def _default(model: type[BaseModel], field: str) -> Any:
-    """A settings field's default, for a component the stack file does not configure
-    itself (Authentik's own cache)."""
-    return model.model_fields[field].default
 
 
 def gateway_args(settings: Settings, metrics: Scraping | None = None) -> GatewayArgs:
@@ -210,16 +190,10 @@ def gateway_args(settings: Settings, metrics: Scraping | None = None) -> Gateway
         else:
             tls = Tls(gateway.tls.secret_name or "", {}, profile.published_https_port)
     node_ports = profile.gateway_node_ports
-    return GatewayArgs(
-        name=gateway.name,
-        namespace=gateway.namespace,
-        install=gateway.install,
-        class_name=gateway.class_name,
-        image=gateway.image,
-        replicas=gateway.replicas,
-        host=gateway.host,
+    return args_from(
+        GatewayArgs,
+        gateway,
         url=gateway_url(gateway, settings),
-        resources=resources(gateway.resources),
         service_type=profile.gateway_service_type,
         node_ports=None if node_ports is None else dict(zip(("web", "websecure"), node_ports, strict=True)),
         tls=tls,
@@ -241,29 +215,15 @@ def app_args(settings: Settings, backings: Mapping[str, Backing]) -> list[AppArg
 
 
 def _app(app: AppSettings, settings: Settings, uses: Sequence[Backing]) -> AppArgs:
-    scaling = app.autoscaling
-    return AppArgs(
-        name=app.name,
-        namespace=app.namespace,
-        component=app.component,
-        image=app.image,
-        port=app.port,
-        replicas=app.replicas,
-        run_as_user=app.run_as_user,
-        resources=resources(app.resources),
+    return args_from(
+        AppArgs,
+        app,
         pull_policy=app.image_pull_policy,
-        path=app.path,
-        autoscaling=None
-        if scaling is None
-        else Autoscaling(scaling.min_replicas, scaling.max_replicas, scaling.cpu_utilization),
+        autoscaling=None if app.autoscaling is None else args_from(Autoscaling, app.autoscaling),
         probe_path=app.probe.path,
         probe_delay=app.probe.initial_delay_seconds,
-        env=app.env,
         secret_env={name: pulumi.Output.secret(settings.secrets[key]) for name, key in app.secret_env.items()},
         uses=uses,
-        calls=app.calls,
-        session_affinity=app.session_affinity,
-        allow_internet=app.allow_internet,
     )
 
 
@@ -304,13 +264,9 @@ def name_sources(settings: Settings) -> list[NameSource]:
 
 def namespace_args(namespace: NamespaceSettings) -> NamespaceArgs:
     quota = namespace.quota
-    return NamespaceArgs(
-        name=namespace.name,
-        description=namespace.description,
-        placeholder=namespace.placeholder,
-        guide=namespace.guide,
-        labels=namespace.labels,
-        pod_security=namespace.pod_security,
+    return args_from(
+        NamespaceArgs,
+        namespace,
         quota=None
         if quota is None
         else {

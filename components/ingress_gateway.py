@@ -74,26 +74,45 @@ class Tls:
     that ask for it (cert-manager's issuer), if any."""
 
     secret_name: str
+    """The TLS Secret of the host's certificate, made by cert-manager or the user."""
     annotations: Mapping[str, str]
+    """Annotations of every Ingress that ask for the certificate; empty for a Secret
+    that exists already."""
     https_port: int = 443
-    """Where users reach HTTPS: plain HTTP redirects there."""
+    """Where users reach HTTPS: plain HTTP redirects there. Default 443."""
 
 
 @dataclass(frozen=True)
 class GatewayArgs:
+    """The gateway: the Traefik controller it installs, and the host it routes."""
+
     name: str
+    """The controller's name: its Deployment, Service, ServiceAccount and RBAC."""
     namespace: str
+    """Where the controller runs."""
     install: bool
+    """Install Traefik; false routes through a controller the cluster already runs
+    under `class_name`."""
     class_name: str
+    """The IngressClass every Ingress names, and the controller watches."""
     image: str
+    """Traefik's image, pinned."""
     replicas: int
+    """Controller replicas (a PodDisruptionBudget from two)."""
     host: str
+    """The host every route is served on."""
     url: str
+    """Where users reach the gateway (its `url` output)."""
     resources: ResourceRequirementsArgs
+    """The controller container's requests and limits."""
     service_type: str
+    """`NodePort` or `LoadBalancer`, as the target publishes it."""
     node_ports: Mapping[str, int] | None = None
+    """Fixed NodePorts by port name (`web`, `websecure`); default None (any)."""
     tls: Tls | None = None
+    """HTTPS for the host; default None (plain HTTP)."""
     metrics: Scraping | None = None
+    """Who scrapes Traefik's metrics; default None (metrics off)."""
 
     @property
     def labels(self) -> dict[str, str]:
@@ -174,31 +193,7 @@ class IngressGateway(pulumi.ComponentResource):
         if not args.install:
             for route in routes:
                 kube.connect(args.existing_controller, route.server, route.port)
-        tls = [IngressTLSArgs(hosts=[args.host], secret_name=args.tls.secret_name)] if args.tls else None
-        ordered = sorted(routes, key=lambda route: route.namespace)
-        for namespace, group in groupby(ordered, key=lambda route: route.namespace):
-            paths = [
-                HTTPIngressPathArgs(
-                    path=route.path,
-                    path_type="Prefix",
-                    backend=IngressBackendArgs(
-                        service=IngressServiceBackendArgs(
-                            name=route.service, port=ServiceBackendPortArgs(number=route.port)
-                        )
-                    ),
-                )
-                for route in sorted(group, key=lambda route: route.path, reverse=True)
-            ]
-            Ingress(
-                f"{name}-{namespace}",
-                metadata=kube.metadata(args.name, namespace, args.labels, args.tls.annotations if args.tls else {}),
-                spec=IngressSpecArgs(
-                    ingress_class_name=args.class_name,
-                    rules=[IngressRuleArgs(host=args.host, http=HTTPIngressRuleValueArgs(paths=paths))],
-                    tls=tls,
-                ),
-                opts=kube.child(self, depends_on=depends),
-            )
+        ingresses(self, name, args, routes, depends)
         self.register_outputs({"url": self.url, "class_name": self.class_name})
 
     def _controller(
@@ -206,7 +201,7 @@ class IngressGateway(pulumi.ComponentResource):
     ) -> list[pulumi.Resource]:
         opts = kube.child(self)
         namespaces = watched_namespaces(args, routes)
-        access = self._access(name, args, namespaces)
+        access = controller_access(self, name, args, namespaces)
         if args.tls is not None:
             access.append(
                 ConfigMap(
@@ -220,7 +215,7 @@ class IngressGateway(pulumi.ComponentResource):
             args.name,
             args.namespace,
             args.labels,
-            [self._container(args, namespaces)],
+            [traefik_container(args, namespaces)],
             GATEWAY_UID,
             affinity=kube.spread(args.labels),
             service_account=args.name,
@@ -247,95 +242,130 @@ class IngressGateway(pulumi.ComponentResource):
             m.expose(self, name, pod, METRICS, args.metrics, network)
         return [deployment, service]
 
-    def _access(self, name: str, args: GatewayArgs, namespaces: Sequence[str]) -> list[pulumi.Resource]:
-        """The controller's identity: a ServiceAccount that may read what routing
-        needs in `namespaces` and write Ingress status there, and the IngressClass
-        it serves."""
-        opts = kube.child(self)
-        cluster_name = f"{args.namespace}-{args.name}"
-        account = ServiceAccount(
-            f"{name}-account",
-            metadata=kube.metadata(args.name, args.namespace, args.labels),
-            automount_service_account_token=False,
-            opts=opts,
-        )
-        subjects = [SubjectArgs(kind="ServiceAccount", name=args.name, namespace=args.namespace)]
-        role = ClusterRole(
-            f"{name}-role", metadata=kube.metadata(cluster_name, None, args.labels), rules=CLUSTER_RULES, opts=opts
-        )
-        access: list[pulumi.Resource] = [
-            ClusterRoleBinding(
-                f"{name}-binding",
-                metadata=kube.metadata(cluster_name, None, args.labels),
-                role_ref=RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_name),
-                subjects=subjects,
-                opts=kube.child(self, depends_on=[role, account]),
-            )
-        ]
-        for watched in namespaces:
-            namespaced = Role(
-                f"{name}-role-{watched}",
-                metadata=kube.metadata(cluster_name, watched, args.labels),
-                rules=NAMESPACED_RULES,
-                opts=opts,
-            )
-            access.append(
-                RoleBinding(
-                    f"{name}-binding-{watched}",
-                    metadata=kube.metadata(cluster_name, watched, args.labels),
-                    role_ref=RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=cluster_name),
-                    subjects=subjects,
-                    opts=kube.child(self, depends_on=[namespaced, account]),
-                )
-            )
-        ingress_class = IngressClass(
-            f"{name}-class",
-            metadata=kube.metadata(args.class_name, None, args.labels),
-            spec=IngressClassSpecArgs(controller="traefik.io/ingress-controller"),
-            opts=opts,
-        )
-        return [*access, ingress_class]
 
-    @staticmethod
-    def _container(args: GatewayArgs, namespaces: Sequence[str]) -> kube.Container:
-        flags = [
-            f"--entryPoints.web.address=:{HTTP_PORT}",
-            f"--entryPoints.websecure.address=:{HTTPS_PORT}",
-            f"--entryPoints.traefik.address=:{PING_PORT}",
-            "--ping=true",
-            "--providers.kubernetesingress=true",
-            f"--providers.kubernetesingress.ingressclass={args.class_name}",
-            f"--providers.kubernetesingress.namespaces={','.join(namespaces)}",
-            ingress_endpoint(args),
-            # A `Prefix` path matches by path element, as the Ingress spec says: without
-            # this Traefik matches plain string prefixes, and `/api` would take `/apidocs`.
-            "--providers.kubernetesingress.strictPrefixMatching=true",
-            "--log.level=INFO",
-            "--accesslog=true",
-            "--global.checknewversion=false",
-            "--global.sendanonymoususage=false",
+def controller_access(
+    owner: pulumi.Resource, name: str, args: GatewayArgs, namespaces: Sequence[str]
+) -> list[pulumi.Resource]:
+    """The controller's identity: a ServiceAccount that may read what routing
+    needs in `namespaces` and write Ingress status there, and the IngressClass
+    it serves."""
+    opts = kube.child(owner)
+    cluster_name = f"{args.namespace}-{args.name}"
+    account = ServiceAccount(
+        f"{name}-account",
+        metadata=kube.metadata(args.name, args.namespace, args.labels),
+        automount_service_account_token=False,
+        opts=opts,
+    )
+    subjects = [SubjectArgs(kind="ServiceAccount", name=args.name, namespace=args.namespace)]
+    role = ClusterRole(
+        f"{name}-role", metadata=kube.metadata(cluster_name, None, args.labels), rules=CLUSTER_RULES, opts=opts
+    )
+    access: list[pulumi.Resource] = [
+        ClusterRoleBinding(
+            f"{name}-binding",
+            metadata=kube.metadata(cluster_name, None, args.labels),
+            role_ref=RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=cluster_name),
+            subjects=subjects,
+            opts=kube.child(owner, depends_on=[role, account]),
+        )
+    ]
+    for watched in namespaces:
+        namespaced = Role(
+            f"{name}-role-{watched}",
+            metadata=kube.metadata(cluster_name, watched, args.labels),
+            rules=NAMESPACED_RULES,
+            opts=opts,
+        )
+        access.append(
+            RoleBinding(
+                f"{name}-binding-{watched}",
+                metadata=kube.metadata(cluster_name, watched, args.labels),
+                role_ref=RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=cluster_name),
+                subjects=subjects,
+                opts=kube.child(owner, depends_on=[namespaced, account]),
+            )
+        )
+    ingress_class = IngressClass(
+        f"{name}-class",
+        metadata=kube.metadata(args.class_name, None, args.labels),
+        spec=IngressClassSpecArgs(controller="traefik.io/ingress-controller"),
+        opts=opts,
+    )
+    return [*access, ingress_class]
+
+
+def traefik_container(args: GatewayArgs, namespaces: Sequence[str]) -> kube.Container:
+    flags = [
+        f"--entryPoints.web.address=:{HTTP_PORT}",
+        f"--entryPoints.websecure.address=:{HTTPS_PORT}",
+        f"--entryPoints.traefik.address=:{PING_PORT}",
+        "--ping=true",
+        "--providers.kubernetesingress=true",
+        f"--providers.kubernetesingress.ingressclass={args.class_name}",
+        f"--providers.kubernetesingress.namespaces={','.join(namespaces)}",
+        ingress_endpoint(args),
+        # A `Prefix` path matches by path element, as the Ingress spec says: without
+        # this Traefik matches plain string prefixes, and `/api` would take `/apidocs`.
+        "--providers.kubernetesingress.strictPrefixMatching=true",
+        "--log.level=INFO",
+        "--accesslog=true",
+        "--global.checknewversion=false",
+        "--global.sendanonymoususage=false",
+    ]
+    volumes = [kube.Volume.api_token("api-token", TOKEN_DIR)]
+    if args.tls is not None:
+        flags.extend(tls_flags(args.tls))
+        volumes.append(kube.Volume.config_map("dynamic", DYNAMIC_DIR, f"{args.name}-dynamic"))
+    ports = {"web": HTTP_PORT, "websecure": HTTPS_PORT, "ping": PING_PORT}
+    if args.metrics is not None:
+        flags += [
+            f"--entryPoints.{METRICS.name}.address=:{METRICS.port}",
+            "--metrics.prometheus=true",
+            f"--metrics.prometheus.entryPoint={METRICS.name}",
         ]
-        volumes = [kube.Volume.api_token("api-token", TOKEN_DIR)]
-        if args.tls is not None:
-            flags.extend(tls_flags(args.tls))
-            volumes.append(kube.Volume.config_map("dynamic", DYNAMIC_DIR, f"{args.name}-dynamic"))
-        ports = {"web": HTTP_PORT, "websecure": HTTPS_PORT, "ping": PING_PORT}
-        if args.metrics is not None:
-            flags += [
-                f"--entryPoints.{METRICS.name}.address=:{METRICS.port}",
-                "--metrics.prometheus=true",
-                f"--metrics.prometheus.entryPoint={METRICS.name}",
-            ]
-            ports[METRICS.name] = METRICS.port
-        return kube.Container(
-            name="traefik",
-            image=args.image,
-            resources=args.resources,
-            args=flags,
-            ports=ports,
-            # /ping answers 503 while Traefik shuts down gracefully: not ready, but
-            # alive, so liveness only asks whether the port is open.
-            liveness=kube.tcp_probe("ping", kube.Timing(initial_delay=2, period=10, timeout=2, failures=3)),
-            readiness=kube.http_probe("/ping", kube.Timing(initial_delay=2, period=5, timeout=2, failures=1), "ping"),
-            volumes=volumes,
+        ports[METRICS.name] = METRICS.port
+    return kube.Container(
+        name="traefik",
+        image=args.image,
+        resources=args.resources,
+        args=flags,
+        ports=ports,
+        # /ping answers 503 while Traefik shuts down gracefully: not ready, but
+        # alive, so liveness only asks whether the port is open.
+        liveness=kube.tcp_probe("ping", kube.Timing(initial_delay=2, period=10, timeout=2, failures=3)),
+        readiness=kube.http_probe("/ping", kube.Timing(initial_delay=2, period=5, timeout=2, failures=1), "ping"),
+        volumes=volumes,
+    )
+
+
+def ingresses(
+    owner: pulumi.Resource, name: str, args: GatewayArgs, routes: Sequence[Route], depends: Sequence[pulumi.Resource]
+) -> None:
+    """One Ingress per namespace with routes, all on `args.host`, its paths in reverse
+    order: `/api/v2` before `/api`, the path it starts with."""
+    tls = [IngressTLSArgs(hosts=[args.host], secret_name=args.tls.secret_name)] if args.tls else None
+    ordered = sorted(routes, key=lambda route: route.namespace)
+    for namespace, group in groupby(ordered, key=lambda route: route.namespace):
+        paths = [
+            HTTPIngressPathArgs(
+                path=route.path,
+                path_type="Prefix",
+                backend=IngressBackendArgs(
+                    service=IngressServiceBackendArgs(
+                        name=route.service, port=ServiceBackendPortArgs(number=route.port)
+                    )
+                ),
+            )
+            for route in sorted(group, key=lambda route: route.path, reverse=True)
+        ]
+        Ingress(
+            f"{name}-{namespace}",
+            metadata=kube.metadata(args.name, namespace, args.labels, args.tls.annotations if args.tls else {}),
+            spec=IngressSpecArgs(
+                ingress_class_name=args.class_name,
+                rules=[IngressRuleArgs(host=args.host, http=HTTPIngressRuleValueArgs(paths=paths))],
+                tls=tls,
+            ),
+            opts=kube.child(owner, depends_on=depends),
         )

@@ -21,12 +21,19 @@ class NamespaceArgs:
     """A namespace: `quota` is its ResourceQuota's `hard` limits, if it has one."""
 
     name: str
+    """The namespace's name."""
     description: str = ""
+    """Its `description` annotation; default empty."""
     placeholder: bool = False
+    """Reserved for a team, nothing deployed yet (`status: placeholder`); default false."""
     guide: str | None = None
+    """Its `guide` annotation, where to read how to use it; default None."""
     labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels of its own, beside the platform's; default none."""
     pod_security: str = "restricted"
+    """The Pod Security admission level it enforces; default `restricted`."""
     quota: Mapping[str, str] | None = None
+    """Its ResourceQuota's `hard` limits; default None (no quota)."""
 
 
 class NamespaceLayout(pulumi.ComponentResource):

@@ -26,9 +26,10 @@ from pulumi.runtime import mocks, rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.proto import resource_pb2
 
+from components.config.loading import invalid
+from components.config.models import Settings
 from components.from_settings import NameSource, name_sources
 from components.platform import Platform
-from components.settings import Settings, invalid
 
 COMPONENT_TYPE = "platform:index:"
 PLATFORM = f"{COMPONENT_TYPE}Platform"

@@ -8,12 +8,12 @@ from components import from_settings as to
 from components import kube
 from components.app_tier import AppTier
 from components.authentik_stack import AuthentikStack
+from components.config.models import Settings
 from components.contracts import Backing, Route
 from components.ingress_gateway import IngressGateway
 from components.namespace_layout import NamespaceLayout
 from components.postgres_stateful_set import PostgresStatefulSet
 from components.redis_cache import RedisCache
-from components.settings import Settings
 
 # What the provider waits on until its pods are ready (and reports them when they are not).
 ROLLED_OUT = frozenset({"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"})

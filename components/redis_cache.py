@@ -26,7 +26,11 @@ PERSISTENCE_ARGS = {
 
 @dataclass(frozen=True, kw_only=True)
 class RedisArgs(DataServiceArgs):
+    """A Redis server: the data service's fields, and how it keeps its data."""
+
     persistence: Literal["aof", "rdb", "none"] = "aof"
+    """`aof` (every write, fsync each second), `rdb` (a snapshot a minute) or `none`
+    (no volume); default `aof`."""
 
 
 class RedisCache(pulumi.ComponentResource):

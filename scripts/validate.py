@@ -22,8 +22,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from components.config.loading import CONFIG_NAMESPACE, ConfigError, parse_settings  # noqa: E402
 from components.object_names import check_names  # noqa: E402
-from components.settings import CONFIG_NAMESPACE, ConfigError, parse_settings  # noqa: E402
 
 # What a secret reads as here: its presence is what validation checks.
 SECURE_PLACEHOLDER = "[secure]"

@@ -61,10 +61,10 @@ from pulumi_kubernetes.core.v1 import (
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudget, PodDisruptionBudgetSpecArgs
 
+from components.config.quantity import share_of
 from components.kube.meta import match, metadata, selector
 from components.kube.network import Network, Peer, Traffic
 from components.kube.storage import RETAIN_CLAIMS, DataVolume, Volume
-from components.quantity import share_of
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
+from components.config.loading import ConfigError, parse_settings
 from components.object_names import check_names
-from components.settings import ConfigError, parse_settings
 from tests.e2e.conftest import KUBECONFIG, Deployer, kubectl
 from tests.unit.generated_configs import EVERY_OBJECT, Case, name_limits, set_key, stack_configs
 from tests.unit.harness import Run, run_program

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from components.postgres_stateful_set import restore_command
+from components.backup import restore_command
 from tests.node.conftest import RESTRICTED, Node, run_pod
 from tests.node.test_data import INFRA, psql_as_core
 

@@ -27,7 +27,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from components.postgres_stateful_set import restore_command
+from components.backup import restore_command
 from tests.realserver.pods import (
     LocalPod,
     as_user,

@@ -1,7 +1,7 @@
 """Stack configs generated from the settings schema, for property-based tests.
 
 `stack_configs()` builds a config section by section. Every leaf value comes from
-the field's declaration in components/settings.py: its validator (a name, a
+the field's declaration (components/config/models.py, components/config/types.py): its validator (a name, a
 quantity, an image, a path, a host, a schedule, labels), its bounds (`ge`/`le`)
 or its literal choices. Values are drawn at and around each limit: names exactly as
 long as every name and label the program renders from them leaves room for, and
@@ -30,8 +30,9 @@ import annotated_types
 from hypothesis import strategies as st
 from pydantic import AfterValidator, BaseModel
 
-from components import settings as schema
-from components.contracts import route_path
+from components.config import models as schema
+from components.config.loading import parse_settings
+from components.config.types import route_path
 from components.object_names import named_objects
 from tests.unit.harness import stack_config
 
@@ -53,7 +54,7 @@ EVERY_OBJECT: dict[str, Any] = stack_config("staging") | {
 def _edge_lengths() -> list[int]:
     """For each name and label the program renders from a config value, the longest
     value that fits and one longer; and the shortest names."""
-    rooms = {fit.room for item in named_objects(schema.parse_settings(EVERY_OBJECT)) for fit in item.fits()}
+    rooms = {fit.room for item in named_objects(parse_settings(EVERY_OBJECT)) for fit in item.fits()}
     return sorted({1, 2} | {length for room in rooms if room > 0 for length in (room, room + 1) if length <= 63})
 
 
@@ -65,7 +66,7 @@ def name_limits() -> dict[str, int]:
     rest refers to), the longest value every name and label made from it leaves room
     for; a name is at most 63 characters in any case."""
     rooms: dict[str, int] = {}
-    for item in named_objects(schema.parse_settings(EVERY_OBJECT)):
+    for item in named_objects(parse_settings(EVERY_OBJECT)):
         for fit in item.fits():
             if fit.room > 0:
                 rooms[fit.source.key] = min(rooms.get(fit.source.key, 63), fit.room)

@@ -199,9 +199,9 @@ def run_program(
     cluster with the Prometheus Operator's CRDs if `pod_monitors_available`.
     `cluster` is the `kubernetes:*` config (default: the stack file's, see cluster_config)."""
     from components.cluster import stack_provider
+    from components.config.loading import load_settings
     from components.object_names import check_names
     from components.platform import Platform
-    from components.settings import load_settings
 
     monitor = _RecordingMonitor()
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)

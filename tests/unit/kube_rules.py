@@ -1,7 +1,7 @@
 """Rules the Kubernetes API server (and the controllers behind it) apply to the
 objects the program renders, checked without a server.
 
-Written from Kubernetes' side, not from components/settings.py, so that a rule the
+Written from Kubernetes' side, not from components/config/, so that a rule the
 settings model forgets shows up here: `problems(run)` lists every object that the
 API server would refuse or that could never work (a Service that selects nothing,
 a reference to a Secret the program does not create).

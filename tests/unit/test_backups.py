@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.postgres_stateful_set import restore_command
+from components.backup import restore_command
 from tests.unit import contracts
 from tests.unit.harness import ROOT, Run, run_program, stack_config
 from tests.unit.test_contracts import targets

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import base64
-import http.server
-import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import yaml
 
 from components import kubeconfig as kubeconfig_module
 from components.cluster import ClusterConfig, api_path, resolve
-from components.settings import ConfigError
+from components.config.loading import ConfigError
+from tests.unit.fake_api import FakeApi, serve
 from tests.unit.harness import ROOT, cluster_config, run_program, stack_config
 from tests.unit.kubeconfigs import exec_plugin, exec_user, runs, write_kubeconfig
 
@@ -130,59 +128,17 @@ def test_every_kubernetes_object_goes_to_the_stack_provider(stack: str) -> None:
 # --- objects that exist already ---------------------------------------------------
 
 
-class FakeApi(http.server.BaseHTTPRequestHandler):
-    """An API server that knows a few objects by path, and keeps connections open
-    (HTTP/1.1) as the real one does. It records each connection and request."""
-
-    protocol_version = "HTTP/1.1"
-    last: ClassVar[type[FakeApi]]
-    objects: ClassVar[dict[str, dict[str, Any]]] = {}
-    connections: ClassVar[list[int]] = []
-    accepts: ClassVar[list[str]] = []
-    paths: ClassVar[list[str]] = []
-    # The Authorization header the server wants; any when None.
-    authorization: ClassVar[str | None] = None
-    # After this many requests every further one is refused (403); never when None.
-    refuse_after: ClassVar[int | None] = None
-
-    def setup(self) -> None:
-        super().setup()
-        self.connections.append(0)
-
-    def do_GET(self) -> None:
-        self.connections[-1] += 1
-        self.accepts.append(self.headers.get("Accept", ""))
-        self.paths.append(self.path)
-        item = self.objects.get(self.path)
-        status = 200 if item else 404
-        if self.authorization is not None and self.headers.get("Authorization") != self.authorization:
-            item, status = {"kind": "Status", "code": 401}, 401
-        if self.refuse_after is not None and len(self.paths) > self.refuse_after:
-            item, status = {"kind": "Status", "code": 403}, 403
-        body = json.dumps(item or {"kind": "Status", "code": 404}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[tuple[Path, dict[str, dict[str, Any]]]]:
-    """A local fake API server and a kubeconfig (context kind-platform, token) for it."""
-    objects: dict[str, dict[str, Any]] = {}
-    handler = type("Handler", (FakeApi,), {"objects": objects, "connections": [], "accepts": [], "paths": []})
-    FakeApi.last = handler
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    path = kubeconfig(tmp_path / "kubeconfig", "kind-platform", server=f"http://127.0.0.1:{server.server_port}")
-    yield path, objects
-    server.shutdown()
+    """A local fake API server and a kubeconfig (context kind-platform, token) for it;
+    the objects it knows, by path, and its handler as `served[-1]`."""
+    with serve() as handler:
+        served.append(handler)
+        yield kubeconfig(tmp_path / "kubeconfig", "kind-platform", server=handler.url), handler.objects
+
+
+# The handler of the latest `api` server, where a test asks what it was sent.
+served: list[type[FakeApi]] = []
 
 
 def managed_by(*managers: str) -> dict[str, Any]:
@@ -240,7 +196,7 @@ def test_every_lookup_of_a_program_run_shares_one_connection_and_reads_metadata_
     cluster = cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
     run = run_program(stack_config("local"), stack="local", cluster=cluster)
     checked = [r for r in run.registrations if r.type.startswith("kubernetes:") and not r.retain_on_delete]
-    handler = FakeApi.last
+    handler = served[-1]
     # First the API itself (can the cluster be read at all?), then one GET an object.
     assert handler.paths[0] == "/api"
     assert sum(handler.connections) == 1 + len([r for r in checked if r.k8s_name]), handler.connections
@@ -275,7 +231,7 @@ def test_an_exec_credential_kubeconfig_refuses_an_object_made_outside_the_stack(
 ) -> None:
     _, objects = api
     objects["/api/v1/namespaces/staging-web"] = managed_by("kubectl-create")
-    FakeApi.last.authorization = "Bearer from-the-cloud-login"
+    served[-1].authorization = "Bearer from-the-cloud-login"
     plugin = exec_plugin(tmp_path / "login", {"token": "from-the-cloud-login"})
     with pytest.raises(ConfigError) as raised:
         run_program(stack_config("local"), stack="local", cluster=exec_cluster(api, plugin))
@@ -314,7 +270,7 @@ def test_a_server_that_does_not_answer_stops_the_program(tmp_path: Path) -> None
 
 def test_credentials_the_server_refuses_stop_the_program(api: tuple[Path, dict[str, dict[str, Any]]]) -> None:
     path, _ = api
-    FakeApi.last.authorization = "Bearer another-token"
+    served[-1].authorization = "Bearer another-token"
     with pytest.raises(ConfigError, match=r"cannot be read: GET .*/api: HTTP 401"):
         run_program(
             stack_config("local"), stack="local", cluster=cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
@@ -325,8 +281,8 @@ def test_a_lookup_that_fails_midway_stops_the_program(api: tuple[Path, dict[str,
     path, objects = api
     # The server answers the first request (the API), then refuses every lookup.
     objects["/api"] = {"kind": "APIVersions"}
-    FakeApi.last.authorization = None
-    FakeApi.last.refuse_after = 1
+    served[-1].authorization = None
+    served[-1].refuse_after = 1
     with pytest.raises(ConfigError, match=r"cannot be read: GET .*: HTTP 403"):
         run_program(
             stack_config("local"), stack="local", cluster=cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
@@ -341,5 +297,5 @@ def test_with_the_check_off_nothing_is_looked_up_and_a_warning_says_so(
     cluster = cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
     run = run_program(stack_config("local") | {"ownershipCheck": False}, stack="local", cluster=cluster)
     assert run.one("Namespace", "staging-web")
-    assert FakeApi.last.paths == []
+    assert served[-1].paths == []
     assert any("platform:ownershipCheck is false" in record.getMessage() for record in caplog.records)

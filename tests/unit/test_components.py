@@ -13,8 +13,8 @@ import pulumi
 import pytest
 
 from components.authentik_stack import needs_redis
+from components.config.loading import parse_settings
 from components.platform import rollout_timeout
-from components.settings import parse_settings
 from tests.unit.harness import Registration, Run, run_program, run_stack, stack_config
 
 ROOT = Path(__file__).resolve().parents[2]

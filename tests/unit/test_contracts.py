@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from components.settings import parse_settings
+from components.config.loading import parse_settings
 from tests.unit import contracts
 from tests.unit.contracts import SECRET_VALUE, Target, handler, violations
 from tests.unit.harness import Registration, Run, run_program, stack_config

@@ -19,8 +19,8 @@ import re
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 
+from components.config.loading import ConfigError, parse_settings
 from components.object_names import check_names
-from components.settings import ConfigError, parse_settings
 from tests.unit import kube_rules
 from tests.unit.generated_configs import Case, stack_configs
 from tests.unit.harness import last_run, run_program

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from components.cluster import ClusterConfig, resolve
-from components.settings import ConfigError, parse_settings
+from components.config.loading import ConfigError, parse_settings
 from tests.unit.harness import ROOT, stack_config
 from tests.unit.test_cluster import kubeconfig
 

@@ -10,9 +10,9 @@ import pytest
 from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
 
 from components import kube
+from components.config.models import resources
 from components.contracts import Route
 from components.kube import Peer
-from components.settings import resources
 from tests.unit.harness import Run, run_resources
 
 RESOURCES = ResourceRequirementsArgs(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import http.server
 import json
 import select
 import socket
@@ -17,13 +16,14 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import yaml
 
 from components import kubeconfig as kc
 from components.kubeconfig import ApiClient, Kubeconfig, KubeconfigError
+from tests.unit.fake_api import API_VERSIONS, FakeApi, serve
 from tests.unit.kubeconfigs import V1, V1BETA1, exec_plugin, exec_user, runs, write_kubeconfig
 
 
@@ -152,56 +152,28 @@ def test_an_answer_is_kept_until_it_expires(tmp_path: Path) -> None:
     assert runs(plugin) == 1
 
 
-class Recorder(http.server.BaseHTTPRequestHandler):
-    """An API server that records the Authorization of each GET and accepts only
-    `accepted` (any when None)."""
-
-    protocol_version = "HTTP/1.1"
-    seen: ClassVar[list[str]] = []
-    accepted: ClassVar[str | None] = None
-
-    def do_GET(self) -> None:
-        self.seen.append(self.headers.get("Authorization", ""))
-        ok = self.accepted is None or self.headers.get("Authorization") == self.accepted
-        body = json.dumps({"kind": "APIVersions"} if ok else {"kind": "Status", "code": 401}).encode()
-        self.send_response(200 if ok else 401)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def server() -> Iterator[tuple[str, type[Recorder]]]:
-    handler = type("Handler", (Recorder,), {"seen": [], "accepted": None})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_port}", handler
-    httpd.shutdown()
-    httpd.server_close()
+def server() -> Iterator[type[FakeApi]]:
+    with serve({"/api": API_VERSIONS}) as handler:
+        yield handler
 
 
-def test_an_expired_answer_is_fetched_again_before_the_next_request(
-    tmp_path: Path, server: tuple[str, type[Recorder]]
-) -> None:
-    url, handler = server
+def test_an_expired_answer_is_fetched_again_before_the_next_request(tmp_path: Path, server: type[FakeApi]) -> None:
+    url, handler = server.url, server
     plugin = exec_plugin(tmp_path / "login", token_per_run=True)
     # Expired as soon as it is given: client-go runs the plugin again for each request.
     expired = exec_plugin(tmp_path / "expired", {"token": "old", "expirationTimestamp": "2020-01-01T00:00:00Z"})
     api = ApiClient(context(write_kubeconfig(tmp_path / "kubeconfig", url, exec_user(str(expired)))))
     api.get("/api")
     api.get("/api")
-    assert runs(expired) == 2 and handler.seen == ["Bearer old", "Bearer old"]
+    assert runs(expired) == 2 and handler.authorizations == ["Bearer old", "Bearer old"]
 
     # A credential the server refuses (401) is fetched anew, once, as client-go does.
-    handler.seen.clear()
-    handler.accepted = "Bearer t2"
+    handler.authorizations.clear()
+    handler.authorization = "Bearer t2"
     fresh = ApiClient(context(write_kubeconfig(tmp_path / "fresh", url, exec_user(str(plugin)))))
     assert fresh.get("/api") == {"kind": "APIVersions"}
-    assert handler.seen == ["Bearer t1", "Bearer t2"] and runs(plugin) == 2
+    assert handler.authorizations == ["Bearer t1", "Bearer t2"] and runs(plugin) == 2
 
 
 def test_a_failing_exec_command_names_the_command_its_output_and_the_stack_key(tmp_path: Path) -> None:
@@ -263,15 +235,13 @@ def test_an_answer_that_is_not_a_credential_is_refused(tmp_path: Path, answer: d
 # --- other credentials and the connection -----------------------------------------
 
 
-def test_basic_auth_and_tokens_are_sent_as_client_go_sends_them(
-    tmp_path: Path, server: tuple[str, type[Recorder]]
-) -> None:
-    url, handler = server
+def test_basic_auth_and_tokens_are_sent_as_client_go_sends_them(tmp_path: Path, server: type[FakeApi]) -> None:
+    url, handler = server.url, server
     basic = write_kubeconfig(tmp_path / "basic", url, {"username": "admin", "password": "s3cret"})
     ApiClient(context(basic)).get("/api")
     token = write_kubeconfig(tmp_path / "token", url, {"token": "abc"})
     ApiClient(context(token)).get("/api")
-    assert handler.seen == [f"Basic {base64.b64encode(b'admin:s3cret').decode()}", "Bearer abc"]
+    assert handler.authorizations == [f"Basic {base64.b64encode(b'admin:s3cret').decode()}", "Bearer abc"]
 
 
 def test_an_auth_provider_is_refused_with_the_way_out(tmp_path: Path) -> None:
@@ -315,8 +285,8 @@ class ConnectProxy(socketserver.ThreadingTCPServer):
                     (upstream if sock is self.connection else self.connection).sendall(data)
 
 
-def test_the_cluster_is_reached_through_its_proxy_url(tmp_path: Path, server: tuple[str, type[Recorder]]) -> None:
-    url, _ = server
+def test_the_cluster_is_reached_through_its_proxy_url(tmp_path: Path, server: type[FakeApi]) -> None:
+    url = server.url
     proxy = ConnectProxy()
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     try:
@@ -399,26 +369,20 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def tls_server(pki: Path) -> Iterator[tuple[str, type[Recorder]]]:
+def tls_server(pki: Path) -> Iterator[type[FakeApi]]:
     """An HTTPS API server that demands a client certificate signed by the CA."""
-    handler = type("Handler", (Recorder,), {"seen": [], "accepted": None})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(str(pki / "server.crt"), str(pki / "server.key"))
     tls.load_verify_locations(str(pki / "ca.crt"))
     tls.verify_mode = ssl.CERT_REQUIRED
-    httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"https://127.0.0.1:{httpd.server_port}", handler
-    httpd.shutdown()
-    httpd.server_close()
+    with serve({"/api": API_VERSIONS}, tls) as handler:
+        yield handler
 
 
 def test_a_plugin_client_certificate_reaches_a_server_that_demands_one(
-    tmp_path: Path, pki: Path, tls_server: tuple[str, type[Recorder]]
+    tmp_path: Path, pki: Path, tls_server: type[FakeApi]
 ) -> None:
-    url, _ = tls_server
+    url = tls_server.url
     status = {
         "clientCertificateData": (pki / "client.crt").read_text(),
         "clientKeyData": (pki / "client.key").read_text(),

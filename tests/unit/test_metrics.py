@@ -6,19 +6,17 @@ stack says so; the cluster asked through its discovery API."""
 from __future__ import annotations
 
 import copy
-import json
-import threading
 from collections.abc import Iterator
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import yaml
 
+from components.config.loading import ConfigError
 from components.discovery import serves
 from components.kubeconfig import ApiClient, Kubeconfig
-from components.settings import ConfigError
+from tests.unit.fake_api import FakeApi, resource_list, serve
 from tests.unit.harness import Registration, Run, last_run, run_program, stack_config
 
 # The metrics port of each pod, by workload name, in the staging stack.
@@ -229,39 +227,6 @@ def test_bad_metrics_config_names_key_and_fix(metrics: dict[str, Any], key: str,
     assert key in str(raised.value) and fix in str(raised.value), str(raised.value)
 
 
-class _Discovery(BaseHTTPRequestHandler):
-    """An API server's discovery endpoint: monitoring.coreos.com/v1 if `groups` says so."""
-
-    groups: ClassVar[dict[str, list[str]]] = {}
-    authorizations: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        self.authorizations.append(self.headers.get("Authorization", ""))
-        resources = self.groups.get(self.path.removeprefix("/apis/"))
-        if resources is None:
-            self.send_response(404)
-            self.end_headers()
-            return
-        body = json.dumps(
-            {
-                "kind": "APIResourceList",
-                "apiVersion": "v1",
-                "groupVersion": self.path.removeprefix("/apis/"),
-                "resources": [
-                    {"name": name, "singularName": "", "namespaced": True, "kind": name.title(), "verbs": ["get"]}
-                    for name in resources
-                ],
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 def _api(server: str) -> ApiClient:
     """The API client the program would make for a kubeconfig naming `server` (current context)."""
     document = {
@@ -276,28 +241,28 @@ def _api(server: str) -> ApiClient:
 
 
 @pytest.fixture
-def api_server() -> Iterator[tuple[type[_Discovery], ApiClient]]:
-    handler = type("Discovery", (_Discovery,), {"groups": {}, "authorizations": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield handler, _api(f"http://127.0.0.1:{server.server_port}")
-    server.shutdown()
-    server.server_close()
+def api_server() -> Iterator[tuple[type[FakeApi], ApiClient]]:
+    with serve() as handler:
+        yield handler, _api(handler.url)
+
+
+def _monitoring(handler: type[FakeApi], *resources: str) -> None:
+    """The cluster serves the Prometheus Operator's `resources`."""
+    handler.objects["/apis/monitoring.coreos.com/v1"] = resource_list("monitoring.coreos.com/v1", resources)
 
 
 def test_detection_finds_pod_monitors_where_the_cluster_serves_them(
-    api_server: tuple[type[_Discovery], ApiClient],
+    api_server: tuple[type[FakeApi], ApiClient],
 ) -> None:
     handler, api = api_server
-    handler.groups["monitoring.coreos.com/v1"] = ["servicemonitors", "podmonitors"]
+    _monitoring(handler, "servicemonitors", "podmonitors")
     assert serves("monitoring.coreos.com", "v1", "podmonitors", api=api)
 
 
-def test_detection_finds_nothing_where_the_group_is_missing(api_server: tuple[type[_Discovery], ApiClient]) -> None:
+def test_detection_finds_nothing_where_the_group_is_missing(api_server: tuple[type[FakeApi], ApiClient]) -> None:
     handler, api = api_server
     assert not serves("monitoring.coreos.com", "v1", "podmonitors", api=api)
-    handler.groups["monitoring.coreos.com/v1"] = ["servicemonitors"]
+    _monitoring(handler, "servicemonitors")
     assert not serves("monitoring.coreos.com", "v1", "podmonitors", api=api)
 
 
@@ -306,8 +271,8 @@ def test_detection_does_not_fail_when_the_cluster_cannot_be_asked() -> None:
     assert not serves("monitoring.coreos.com", "v1", "podmonitors", api=_api("http://127.0.0.1:1"))
 
 
-def test_detection_sends_the_kubeconfig_credentials(api_server: tuple[type[_Discovery], ApiClient]) -> None:
+def test_detection_sends_the_kubeconfig_credentials(api_server: tuple[type[FakeApi], ApiClient]) -> None:
     handler, api = api_server
-    handler.groups["monitoring.coreos.com/v1"] = ["podmonitors"]
+    _monitoring(handler, "podmonitors")
     serves("monitoring.coreos.com", "v1", "podmonitors", api=api)
     assert handler.authorizations == ["Bearer test-token"]

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from components.config.loading import ConfigError, parse_settings
 from components.object_names import check_names, named_objects, rendered_objects
-from components.settings import ConfigError, parse_settings
 from tests.unit import kube_rules
 from tests.unit.generated_configs import EVERY_OBJECT, name_limits, set_key
 from tests.unit.harness import last_run, run_program, stack_config

@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from components.settings import Settings
+from components.config.models import Settings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.settings import ConfigError, parse_settings
+from components.config.loading import ConfigError, parse_settings
 from tests.unit.harness import last_run, run_program, stack_config
 
 Mutation = Callable[[dict[str, Any]], None]
