@@ -302,6 +302,43 @@ def name_sources(settings: Settings) -> list[NameSource]:
     return sources
 
 
+@dataclass(frozen=True)
+class StorageSource:
+    """A config value that sizes a data volume: `key` as the user writes it, its
+    `value`, the component given it, and the kind of object that carries the size
+    (`StatefulSet`: a claim template; `PersistentVolumeClaim`: a claim of its own). An
+    object of that kind and component that asks for that size was sized from the key."""
+
+    key: str
+    value: str
+    component: type[pulumi.ComponentResource]
+    kind: str
+
+
+def storage_sources(settings: Settings) -> list[StorageSource]:
+    """Every config value that a component sizes a volume with, with its key."""
+    template, claim = "StatefulSet", "PersistentVolumeClaim"
+    sources: list[StorageSource] = []
+    if settings.postgres is not None:
+        postgres = settings.postgres
+        sources.append(StorageSource("postgres.storage", postgres.storage, PostgresStatefulSet, template))
+        if postgres.backup is not None:
+            backup = postgres.backup.storage
+            sources.append(StorageSource("postgres.backup.storage", backup, PostgresStatefulSet, claim))
+    if settings.redis is not None:
+        sources.append(StorageSource("redis.storage", settings.redis.storage, RedisCache, claim))
+    if settings.authentik is not None:
+        auth = settings.authentik
+        sources += [
+            StorageSource("authentik.database.storage", auth.database.storage, AuthentikStack, template),
+            StorageSource("authentik.mediaStorage", auth.media_storage, AuthentikStack, claim),
+        ]
+        if auth.database.backup is not None:
+            database_backup = auth.database.backup.storage
+            sources.append(StorageSource("authentik.database.backup.storage", database_backup, AuthentikStack, claim))
+    return sources
+
+
 def namespace_args(namespace: NamespaceSettings) -> NamespaceArgs:
     quota = namespace.quota
     return NamespaceArgs(

@@ -167,14 +167,17 @@ def test_every_lookup_of_a_program_run_shares_one_connection_and_reads_metadata_
     cluster = cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
     run = run_program(stack_config("local"), stack="local", cluster=cluster)
     checked = [r for r in run.registrations if r.type.startswith("kubernetes:") and not r.retain_on_delete]
+    # Every volume the stack file sizes (the local stack's StatefulSets and claims).
+    sized = [r for r in run.registrations if r.kind in ("StatefulSet", "PersistentVolumeClaim")]
     handler = FakeApi.last
-    # First the API itself (can the cluster be read at all?), then one GET an object.
+    # First the API itself (can the cluster be read at all?), then the live sized
+    # volumes (components/storage_changes.py), then one GET an object.
     assert handler.paths[0] == "/api"
-    assert sum(handler.connections) == 1 + len([r for r in checked if r.k8s_name]), handler.connections
+    assert sum(handler.connections) == 1 + len(sized) + len([r for r in checked if r.k8s_name]), handler.connections
     # A new TLS connection per object cost a handshake each; a stack has hundreds.
     assert len(handler.connections) == 1, f"{len(handler.connections)} connections for {sum(handler.connections)} GETs"
     # Secrets are looked up too: their data must not reach the program.
-    assert set(handler.accepts[1:]) == {
+    assert set(handler.accepts[1 + len(sized) :]) == {
         "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json"
     }
 
