@@ -12,9 +12,11 @@ import pytest
 
 from components.from_settings import storage_sources
 from components.object_names import rendered_objects
-from components.settings import ConfigError, parse_settings
+from components.settings import ConfigError, invalid, parse_settings
 from components.storage_changes import CLAIM, TEMPLATE, Commands, LiveVolume, SizedVolume, problem, sized_volumes
-from tests.unit.harness import cluster_config, last_run, run_program, stack_config
+from components.targets import TARGETS
+from tests.unit.harness import ROOT, cluster_config, last_run, run_program, stack_config
+from tests.unit.test_cluster import stack_file
 
 COMMANDS = Commands("kubectl --kubeconfig .state/kubeconfig --context kind-platform", "local")
 KUBECTL = COMMANDS.kubectl
@@ -105,6 +107,19 @@ def test_every_sized_volume_of_the_staging_stack_names_its_key() -> None:
         ("authentik.mediaStorage", CLAIM, "authentik-media", "", "10Gi"),
         ("authentik.database.backup.storage", CLAIM, "authentik-postgres-backups", "", "20Gi"),
     }
+
+
+def test_the_refusal_in_the_operations_guide_is_the_one_the_program_gives_on_staging() -> None:
+    staging = stack_file("staging")
+    kubectl = f"kubectl --kubeconfig {staging['kubernetes:kubeconfig']} --context {staging['kubernetes:context']}"
+    live_template = LiveVolume(
+        stack_config("staging")["postgres"]["storage"], TARGETS["gke"].storage_class, True, ("data-postgres-0",)
+    )
+    grown = SizedVolume("postgres.storage", TEMPLATE, "staging-infra", "postgres", "100Gi", template="data")
+    refusal = problem(grown, live_template, Commands(kubectl, "staging"))
+    assert refusal is not None
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    assert f"```\nerror: {invalid([refusal])}\n```" in guide
 
 
 # --- the program against a cluster that runs the stack ---------------------------
