@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 import pulumi
-from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
+from pulumi_kubernetes.apps.v1 import StatefulSet
+from pulumi_kubernetes.core.v1 import PersistentVolumeClaim, ResourceRequirementsArgs
 from pydantic import BaseModel
 
 from components.app_tier import AppArgs, AppTier, Autoscaling
@@ -306,18 +307,18 @@ def name_sources(settings: Settings) -> list[NameSource]:
 class StorageSource:
     """A config value that sizes a data volume: `key` as the user writes it, its
     `value`, the component given it, and the kind of object that carries the size
-    (`StatefulSet`: a claim template; `PersistentVolumeClaim`: a claim of its own). An
+    (StatefulSet: a claim template; PersistentVolumeClaim: a claim of its own). An
     object of that kind and component that asks for that size was sized from the key."""
 
     key: str
     value: str
     component: type[pulumi.ComponentResource]
-    kind: str
+    kind: type[pulumi.CustomResource]
 
 
 def storage_sources(settings: Settings) -> list[StorageSource]:
     """Every config value that a component sizes a volume with, with its key."""
-    template, claim = "StatefulSet", "PersistentVolumeClaim"
+    template, claim = StatefulSet, PersistentVolumeClaim
     sources: list[StorageSource] = []
     if settings.postgres is not None:
         postgres = settings.postgres

@@ -31,14 +31,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from pulumi_kubernetes.apps.v1 import StatefulSet
+from pulumi_kubernetes.core.v1 import PersistentVolumeClaim
+
 from components.from_settings import StorageSource
 from components.kubeconfig import ApiClient
 from components.object_names import COMPONENT_TYPE, KubeObject
 from components.quantity import amount
 from components.settings import invalid
 
-TEMPLATE = "StatefulSet"
-CLAIM = "PersistentVolumeClaim"
+# The kinds that carry a size: a StatefulSet in its claim templates, a claim of its own.
+TEMPLATE = StatefulSet.__name__
+CLAIM = PersistentVolumeClaim.__name__
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ def sized_volumes(objects: Sequence[KubeObject], sources: Sequence[StorageSource
             keys = [
                 source.key
                 for source in sources
-                if source.kind == obj.kind
+                if source.kind.__name__ == obj.kind
                 and f"{COMPONENT_TYPE}{source.component.__name__}" == obj.component
                 and source.value == size
             ]
