@@ -7,8 +7,10 @@ import pulumi
 from components.cluster import stack_provider
 from components.config.loading import ConfigError, load_settings
 from components.discovery import pod_monitors_available
+from components.from_settings import storage_sources
 from components.object_names import check_names
 from components.platform import Platform
+from components.storage_changes import sized_volumes
 
 # The exit code by which a Python program tells the language host that it has shown
 # its error itself (the SDK's pulumi-language-python-exec uses it the same way):
@@ -20,10 +22,13 @@ def main() -> None:
     settings = load_settings()
     # The names of every object the platform would create, learned by building it under
     # mocks, so a name Kubernetes would refuse stops the program before anything exists.
-    check_names(settings)
+    objects = check_names(settings)
     # Every Kubernetes object goes to the cluster the stack file names, through the
     # stack's provider; the stack config turns the default provider off (strictMode).
     cluster = stack_provider(check_ownership=settings.ownership_check)
+    # A volume size the live objects cannot take stops here, with the steps, instead
+    # of at the API server halfway through.
+    cluster.check_storage(sized_volumes(objects, storage_sources(settings)))
     # Only asked when the answer matters: metrics on and platform:metrics.monitors unset.
     detect = settings.metrics_enabled and settings.metrics.monitors is None
     platform = Platform(

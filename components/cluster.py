@@ -24,6 +24,10 @@ CLI leaves objects created but not recorded) the next `up` takes them back inste
 of failing on "already exists". The objects the stack keeps on `destroy`
 (`retainOnDelete`) are not looked up, so a later `up` takes its own data back.
 
+With the same credentials, before anything is registered, the live StatefulSets and
+claims whose size the stack file sets are read (components/storage_changes.py), so a
+size the cluster cannot take stops the program with the key and the way out.
+
 A cluster that cannot be read (the login command is missing or fails, the server
 does not answer or refuses the credentials) stops `preview` and `up` alike, with
 the cause: a preview that cannot see the cluster cannot say whether `up` would take
@@ -33,7 +37,7 @@ an object over. `platform:ownershipCheck: false` turns the lookups off, visibly.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +47,7 @@ import pulumi_kubernetes as k8s
 
 from components.config.loading import ConfigError
 from components.kubeconfig import ApiClient, Context, Kubeconfig, KubeconfigError
+from components.storage_changes import Commands, SizedVolume, check_storage_changes
 
 NAMESPACE = "kubernetes"
 PROVIDER_NAME = "cluster"
@@ -68,6 +73,8 @@ class Cluster:
     identity: str
     server: str
     endpoint: Context
+    # The kubectl command line for this cluster, as the steps in an error give it.
+    kubectl: str
 
 
 def read_config(config: pulumi.Config | None = None) -> ClusterConfig:
@@ -143,6 +150,8 @@ def resolve(settings: ClusterConfig, project_dir: Path) -> Cluster:
         identity=f"{settings.context}@{digest.hexdigest()[:16]}",
         server=endpoint.server,
         endpoint=endpoint,
+        kubectl=f"kubectl --kubeconfig {settings.kubeconfig if kubeconfig.path else '<kubernetes:kubeconfig>'} "
+        f"--context {settings.context}",
     )
 
 
@@ -201,6 +210,16 @@ class StackProvider:
                 raise ConfigError(problem)
 
         return pulumi.ResourceOptions(providers=[self.provider], transformations=[each_object])
+
+    def check_storage(self, volumes: Sequence[SizedVolume]) -> None:
+        """Stop where a configured volume size cannot reach the cluster as it is
+        (components/storage_changes.py). It reads the cluster, so only with the lookups on."""
+        if self.api is None or self.cluster is None or not self.check_ownership:
+            return
+        try:
+            check_storage_changes(volumes, self.api, Commands(self.cluster.kubectl, pulumi.get_stack()))
+        except (KubeconfigError, OSError) as error:
+            raise unreadable(self.cluster, error) from error
 
 
 def stack_provider(

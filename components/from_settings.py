@@ -8,7 +8,8 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pulumi
-from pulumi_kubernetes.core.v1 import ResourceRequirementsArgs
+from pulumi_kubernetes.apps.v1 import StatefulSet
+from pulumi_kubernetes.core.v1 import PersistentVolumeClaim, ResourceRequirementsArgs
 from pydantic import BaseModel
 
 from components.app_tier import AppArgs, AppTier, Autoscaling
@@ -259,6 +260,43 @@ def name_sources(settings: Settings) -> list[NameSource]:
         NameSource("gateway.name", gateway.name, IngressGateway),
         NameSource("gateway.className", gateway.class_name, IngressGateway),
     ]
+    return sources
+
+
+@dataclass(frozen=True)
+class StorageSource:
+    """A config value that sizes a data volume: `key` as the user writes it, its
+    `value`, the component given it, and the kind of object that carries the size
+    (StatefulSet: a claim template; PersistentVolumeClaim: a claim of its own). An
+    object of that kind and component that asks for that size was sized from the key."""
+
+    key: str
+    value: str
+    component: type[pulumi.ComponentResource]
+    kind: type[pulumi.CustomResource]
+
+
+def storage_sources(settings: Settings) -> list[StorageSource]:
+    """Every config value that a component sizes a volume with, with its key."""
+    template, claim = StatefulSet, PersistentVolumeClaim
+    sources: list[StorageSource] = []
+    if settings.postgres is not None:
+        postgres = settings.postgres
+        sources.append(StorageSource("postgres.storage", postgres.storage, PostgresStatefulSet, template))
+        if postgres.backup is not None:
+            backup = postgres.backup.storage
+            sources.append(StorageSource("postgres.backup.storage", backup, PostgresStatefulSet, claim))
+    if settings.redis is not None:
+        sources.append(StorageSource("redis.storage", settings.redis.storage, RedisCache, claim))
+    if settings.authentik is not None:
+        auth = settings.authentik
+        sources += [
+            StorageSource("authentik.database.storage", auth.database.storage, AuthentikStack, template),
+            StorageSource("authentik.mediaStorage", auth.media_storage, AuthentikStack, claim),
+        ]
+        if auth.database.backup is not None:
+            database_backup = auth.database.backup.storage
+            sources.append(StorageSource("authentik.database.backup.storage", database_backup, AuthentikStack, claim))
     return sources
 
 

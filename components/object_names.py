@@ -17,7 +17,7 @@ import contextvars
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -80,13 +80,14 @@ NAME_RULES: dict[str, NameRule] = {
 class KubeObject:
     """One object the program would register: its kind, namespace (None: cluster
     scoped), name, every label value it carries (on itself, its pods, its selectors),
-    and the component of the Platform that makes it (its type token)."""
+    the component of the Platform that makes it (its type token), and its inputs."""
 
     kind: str
     namespace: str | None
     name: str
     labels: tuple[tuple[str, str], ...]
     component: str
+    inputs: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class _Recorder(mocks.MockMonitor):
@@ -187,6 +188,7 @@ def _object(type_token: str, component: str, inputs: Mapping[str, Any]) -> KubeO
         name=metadata.get("name") or "",
         labels=tuple(_labels(inputs)),
         component=component,
+        inputs=inputs,
     )
 
 
@@ -293,11 +295,10 @@ def named_objects(settings: Settings) -> list[Named]:
     return [Named(obj, attribute(obj, sources)) for obj in rendered_objects(settings)]
 
 
-def name_problems(settings: Settings) -> list[str]:
+def name_problems(objects: Sequence[Named]) -> list[str]:
     """Every rendered name or label Kubernetes would refuse, and every kind +
     namespace + name made twice, as `<key>: <problem>; <fix>` lines. A key too long
     for several names gets one line, for the name that needs it shortest."""
-    objects = named_objects(settings)
     problems: list[str] = []
     tightest: dict[str, Fit] = {}
     for item in objects:
@@ -309,11 +310,14 @@ def name_problems(settings: Settings) -> list[str]:
     return problems + [fit.problem() for fit in tightest.values()] + _duplicates(objects)
 
 
-def check_names(settings: Settings) -> None:
-    """Raise the config error that lists `name_problems`, if there are any."""
-    problems = name_problems(settings)
+def check_names(settings: Settings) -> list[KubeObject]:
+    """Raise the config error that lists the name problems, if there are any; else
+    the objects checked, every one the Platform would register."""
+    objects = named_objects(settings)
+    problems = name_problems(objects)
     if problems:
         raise invalid(problems)
+    return [item.obj for item in objects]
 
 
 def _duplicates(objects: Sequence[Named]) -> list[str]:

@@ -2,13 +2,16 @@
 docs runs as written, in a fresh clone of this checkout, in a shell that has only
 what the README asks for (Python, make, Go for `make tools`; no `pulumi` on PATH, no
 Pulumi variables, no virtualenv). `make cluster` in the block starts the clone's own
-cluster; the fixture removes it.
+cluster; the fixture removes it. Every block marked `bash after-make-up` runs the
+same way in a fresh clone after `make up`, on the emulated plane (they read the
+stack, which needs no container).
 
 Each clone is `git clone` of this checkout's HEAD, so commit before running these.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -19,19 +22,22 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import ROOT
+from tests.e2e.test_user_path import fresh_clone, tools_overlay
 
 pytestmark = pytest.mark.e2e
 
 FENCE = "```bash fresh-clone\n"
+AFTER_MAKE_UP = "```bash after-make-up\n"
 TIMEOUT = 1800
 # What a user's shell has that a test runner's may add: none of it may reach the block.
 USER_VARIABLES = ("HOME", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "GOPATH", "GOROOT", "PLATFORM_TOOLS_CACHE")
 
 
-def fresh_clone_blocks() -> list[tuple[str, str]]:
+def fresh_clone_blocks(fence: str = FENCE) -> list[tuple[str, str]]:
+    """Every block of the README and the docs marked with `fence`, as (where, script)."""
     blocks = []
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        for number, chunk in enumerate(path.read_text().split(FENCE)[1:], start=1):
+        for number, chunk in enumerate(path.read_text().split(fence)[1:], start=1):
             blocks.append((f"{path.relative_to(ROOT)}#{number}", chunk.split("\n```", 1)[0]))
     return blocks
 
@@ -140,3 +146,56 @@ def test_make_down_after_plain_pulumi_destroys_that_stack_and_removes_the_cluste
     )
     assert state.returncode == 0, failed("pulumi stack export", state)
     assert resources(clone.path / ".state" / "after-down.json") == []
+
+
+@pytest.fixture(scope="module")
+def made_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshClone]:
+    """A fresh clone after `make up` of the local stack, on the emulated plane."""
+    parent = tmp_path_factory.mktemp("after-make-up")
+    clone = fresh_clone(
+        parent, "platform", PLATFORM_TOOLS_CACHE=str(tools_overlay(parent)), PLATFORM_CLUSTER_RUNTIME="kwok"
+    )
+    try:
+        clone.run("make", "up")
+        yield FreshClone(clone.path)
+    finally:
+        clone.run("make", "down", check=False)
+
+
+@pytest.mark.parametrize(
+    ("where", "script"),
+    fresh_clone_blocks(AFTER_MAKE_UP),
+    ids=[where for where, _ in fresh_clone_blocks(AFTER_MAKE_UP)],
+)
+def test_a_block_after_make_up_runs_as_written(made_up: FreshClone, where: str, script: str) -> None:
+    done = made_up.bash(script, timeout=300)
+    assert done.returncode == 0, f"{where}: " + failed(script, done)
+
+
+def test_the_first_login_block_prints_authentiks_page_user_and_the_password_it_was_given(made_up: FreshClone) -> None:
+    script = dict(fresh_clone_blocks(AFTER_MAKE_UP))["docs/cloud.md#1"]
+    done = made_up.bash(script, timeout=300)
+    assert done.returncode == 0, failed(script, done)
+    lines = done.stdout.splitlines()
+    # The login page, the user and the password, then every output as JSON.
+    assert lines[:2] == ["http://localhost/auth/", "akadmin"], done.stdout
+    secret = subprocess.run(
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(made_up.path / ".state" / "kubeconfig"),
+            "-n",
+            "staging-infra",
+            "get",
+            "secret",
+            "authentik-secrets",
+            "-o",
+            "jsonpath={.data.AUTHENTIK_BOOTSTRAP_PASSWORD}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert lines[2] == base64.b64decode(secret).decode() and len(lines[2]) >= 32
+    outputs = json.loads("\n".join(lines[3:]))
+    assert outputs["authentikAdminPassword"] == lines[2] and outputs["postgresUri"].startswith("postgresql://app:")

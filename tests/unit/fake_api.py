@@ -5,15 +5,39 @@ records each connection and request, so a test can say what the client sent.
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import ssl
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, ClassVar
 
+import yaml
+
 API_VERSIONS = {"kind": "APIVersions"}
+
+# The handler of each server `serve` started, the latest last: where a test asks what
+# the server it did not start itself (the `api` fixture's) was sent.
+served: list[type[FakeApi]] = []
+
+
+def kubeconfig(path: Path, context: str, server: str = "https://127.0.0.1:6443", ca: bytes = b"ca-1") -> Path:
+    """A kubeconfig at `path` whose only context `context` reaches `server` with a token."""
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "c", "cluster": {"server": server, "certificate-authority-data": base64.b64encode(ca).decode()}}
+        ],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}],
+        "current-context": context,
+    }
+    path.write_text(yaml.safe_dump(document))
+    return path
 
 
 class FakeApi(http.server.BaseHTTPRequestHandler):
@@ -76,6 +100,7 @@ def serve(
     if tls is not None:
         httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     handler.url = f"{'https' if tls else 'http'}://127.0.0.1:{httpd.server_port}"
+    served.append(handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         yield handler

@@ -200,8 +200,10 @@ def run_program(
     `cluster` is the `kubernetes:*` config (default: the stack file's, see cluster_config)."""
     from components.cluster import stack_provider
     from components.config.loading import load_settings
+    from components.from_settings import storage_sources
     from components.object_names import check_names
     from components.platform import Platform
+    from components.storage_changes import sized_volumes
 
     monitor = _RecordingMonitor()
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
@@ -224,10 +226,11 @@ def run_program(
     @pulumi.runtime.test
     def program() -> Any:
         settings = load_settings()
-        check_names(settings)
+        objects = check_names(settings)
         # The fixture's servers do not exist: only a test that brings a cluster looks objects up.
         check = settings.ownership_check and cluster is not None
         providers = stack_provider(project_dir=ROOT, check_ownership=check)
+        providers.check_storage(sized_volumes(objects, storage_sources(settings)))
         platform = Platform(
             stack, settings, pod_monitors_available=pod_monitors_available, opts=providers.resource_options()
         )

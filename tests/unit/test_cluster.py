@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,24 +12,9 @@ import yaml
 from components import kubeconfig as kubeconfig_module
 from components.cluster import ClusterConfig, api_path, resolve
 from components.config.loading import ConfigError
-from tests.unit.fake_api import FakeApi, serve
+from tests.unit.fake_api import kubeconfig, served
 from tests.unit.harness import ROOT, cluster_config, run_program, stack_config
 from tests.unit.kubeconfigs import exec_plugin, exec_user, runs, write_kubeconfig
-
-
-def kubeconfig(path: Path, context: str, server: str = "https://127.0.0.1:6443", ca: bytes = b"ca-1") -> Path:
-    document = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": "c", "cluster": {"server": server, "certificate-authority-data": base64.b64encode(ca).decode()}}
-        ],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}],
-        "current-context": context,
-    }
-    path.write_text(yaml.safe_dump(document))
-    return path
 
 
 def stack_file(stack: str) -> dict[str, Any]:
@@ -128,19 +112,6 @@ def test_every_kubernetes_object_goes_to_the_stack_provider(stack: str) -> None:
 # --- objects that exist already ---------------------------------------------------
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[tuple[Path, dict[str, dict[str, Any]]]]:
-    """A local fake API server and a kubeconfig (context kind-platform, token) for it;
-    the objects it knows, by path, and its handler as `served[-1]`."""
-    with serve() as handler:
-        served.append(handler)
-        yield kubeconfig(tmp_path / "kubeconfig", "kind-platform", server=handler.url), handler.objects
-
-
-# The handler of the latest `api` server, where a test asks what it was sent.
-served: list[type[FakeApi]] = []
-
-
 def managed_by(*managers: str) -> dict[str, Any]:
     return {"metadata": {"managedFields": [{"manager": m} for m in managers]}}
 
@@ -196,14 +167,17 @@ def test_every_lookup_of_a_program_run_shares_one_connection_and_reads_metadata_
     cluster = cluster_config("local") | {"kubernetes:kubeconfig": str(path)}
     run = run_program(stack_config("local"), stack="local", cluster=cluster)
     checked = [r for r in run.registrations if r.type.startswith("kubernetes:") and not r.retain_on_delete]
+    # Every volume the stack file sizes (the local stack's StatefulSets and claims).
+    sized = [r for r in run.registrations if r.kind in ("StatefulSet", "PersistentVolumeClaim")]
     handler = served[-1]
-    # First the API itself (can the cluster be read at all?), then one GET an object.
+    # First the API itself (can the cluster be read at all?), then the live sized
+    # volumes (components/storage_changes.py), then one GET an object.
     assert handler.paths[0] == "/api"
-    assert sum(handler.connections) == 1 + len([r for r in checked if r.k8s_name]), handler.connections
+    assert sum(handler.connections) == 1 + len(sized) + len([r for r in checked if r.k8s_name]), handler.connections
     # A new TLS connection per object cost a handshake each; a stack has hundreds.
     assert len(handler.connections) == 1, f"{len(handler.connections)} connections for {sum(handler.connections)} GETs"
     # Secrets are looked up too: their data must not reach the program.
-    assert set(handler.accepts[1:]) == {
+    assert set(handler.accepts[1 + len(sized) :]) == {
         "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json"
     }
 

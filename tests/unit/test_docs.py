@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,3 +47,31 @@ def test_runnable_doc_blocks_work_as_written(where: str, script: str) -> None:
 
 def test_docs_have_runnable_blocks() -> None:
     assert len(_runnable_blocks()) >= 5
+
+
+CREDENTIALS = {
+    "gke": "gcloud container clusters get-credentials",
+    "eks": "aws eks update-kubeconfig",
+    "aks": "az aks get-credentials",
+}
+
+
+@pytest.mark.parametrize("cloud", sorted(CREDENTIALS))
+def test_each_clouds_credentials_command_writes_the_kubeconfig_and_context_the_staging_stack_names(cloud: str) -> None:
+    config = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())["config"]
+    path, context = config["kubernetes:kubeconfig"], config["kubernetes:context"]
+    guide = (ROOT / "docs" / "cloud.md").read_text()
+    blocks = [chunk.split("\n```", 1)[0] for chunk in guide.split("```bash\n")[1:]]
+    lines = [
+        (block, line)
+        for block in blocks
+        for line in block.splitlines()
+        if line.lstrip().startswith(CREDENTIALS[cloud]) or line.startswith(f"KUBECONFIG={path} {CREDENTIALS[cloud]}")
+    ]
+    assert len(lines) == 2, "the command when the cluster is made (section 2), and again (section 4)"
+    for block, line in lines:
+        # The file: named on the line, or exported for the block.
+        assert path in line or f'export KUBECONFIG="$PWD/{path}"' in block, line
+        # The context: named on the line, or given by renaming the one the command writes.
+        renamed = f'config rename-context "gke_${{PROJECT}}_${{ZONE}}_${{CLUSTER}}" {context}'
+        assert line.endswith(f" {context}") or (cloud == "gke" and renamed in block), line

@@ -9,8 +9,8 @@ import yaml
 
 from components.cluster import ClusterConfig, resolve
 from components.config.loading import ConfigError, parse_settings
+from tests.unit.fake_api import kubeconfig
 from tests.unit.harness import ROOT, stack_config
-from tests.unit.test_cluster import kubeconfig
 
 # For each stack: the command its cluster's context comes from, and one that must not appear.
 CONTEXT_SOURCES = {
