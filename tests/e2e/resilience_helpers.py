@@ -543,3 +543,20 @@ class KwokCluster:
             f"kwok cluster {self.name}: {self.dead() or 'API server'} not back after {timeout}s "
             "(another cluster started meanwhile may hold its port)\n" + self.log_tail("kube-apiserver")
         )
+
+
+@contextlib.contextmanager
+def local_stack_deployed(deployer: Deployer, stack: str) -> Iterator[StackCli]:
+    """The local config deployed once as `stack` into empty platform namespaces;
+    destroyed, removed and its namespaces deleted after."""
+    wait_for(lambda: "Terminating" not in existing_namespaces().values(), "terminating platform namespaces")
+    present = sorted(key for key in managed_objects() if key[0] in ("Deployment", "StatefulSet"))
+    if present:
+        raise AssertionError(f"a stack is deployed in the platform namespaces ({present[:3]} ...): destroy it first")
+    delete_platform_namespaces()
+    cli = StackCli(deployer, stack, deployer.stack(stack, "local"))
+    cli.ok("up", "--yes")
+    yield cli
+    cli.ok("destroy", "--yes")
+    cli.ok("stack", "rm", "--yes")
+    delete_platform_namespaces()

@@ -20,10 +20,8 @@ from tests.e2e.conftest import Deployer, kube_json, kubectl
 from tests.e2e.resilience_helpers import (
     StackCli,
     changes,
-    delete_platform_namespaces,
-    existing_namespaces,
+    local_stack_deployed,
     managed_objects,
-    wait_for,
 )
 
 pytestmark = pytest.mark.e2e
@@ -73,18 +71,8 @@ def rolled(before: dict[Key, Workload], after: dict[Key, Workload]) -> set[Key]:
 
 @pytest.fixture(scope="module")
 def deployed(deployer: Deployer) -> Iterator[StackCli]:
-    """The local config deployed once; destroyed, removed and its namespaces deleted after."""
-    wait_for(lambda: "Terminating" not in existing_namespaces().values(), "terminating platform namespaces")
-    present = sorted(key for key in managed_objects() if key[0] in ("Deployment", "StatefulSet"))
-    if present:
-        pytest.fail(f"a stack is deployed in the platform namespaces ({present[:3]} ...): destroy it first")
-    delete_platform_namespaces()
-    cli = StackCli(deployer, STACK, deployer.stack(STACK, "local"))
-    cli.ok("up", "--yes")
-    yield cli
-    cli.ok("destroy", "--yes")
-    cli.ok("stack", "rm", "--yes")
-    delete_platform_namespaces()
+    with local_stack_deployed(deployer, STACK) as cli:
+        yield cli
 
 
 def test_every_deployed_workload_carries_its_config_checksum(deployed: StackCli) -> None:

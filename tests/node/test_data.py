@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 
-from tests.node.conftest import Node, run_pod, serving_pods, template_labels
+from tests.node.conftest import Node, make, run_pod, serving_pods, template_labels
 
 INFRA = "staging-infra"
 
@@ -101,3 +101,22 @@ def test_an_extension_added_later_reaches_the_existing_database(node: Node) -> N
     assert rolled == ["postgres-0"], rolled
     script = node.exec(INFRA, server, "cat", "/docker-entrypoint-initdb.d/00-extensions.sql").stdout
     assert "pg_trgm" in script, script
+
+
+def test_growing_a_volume_the_class_cannot_grow_stops_preview_with_the_way_out(node: Node) -> None:
+    # The node's class, like kind's, is local-path-provisioner's: no expansion.
+    node.pulumi("config", "set", "--path", "platform:postgres.storage", "20Gi")
+    node.pulumi("config", "set", "--path", "platform:redis.storage", "4Gi")
+    try:
+        preview = make(node.clone, "preview", check=False)
+    finally:
+        node.pulumi("config", "set", "--path", "platform:postgres.storage", "10Gi")
+        node.pulumi("config", "set", "--path", "platform:redis.storage", "2Gi")
+    output = preview.stdout + preview.stderr
+    assert preview.returncode != 0, output
+    assert "platform:postgres.storage: '20Gi' is larger than the 10Gi" in output, output[-4000:]
+    assert "--cascade=orphan" in output and "make refresh" in output, output[-4000:]
+    assert "platform:redis.storage: '4Gi' is larger than the 2Gi" in output, output[-4000:]
+    assert "does not allow expansion" in output, output[-4000:]
+    template = json.loads(node.kubectl("get", "statefulset", "postgres", "-n", INFRA, "-o", "json").stdout)
+    assert template["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "10Gi"

@@ -1,12 +1,15 @@
 """Rollouts on the real node: a changed Secret rolls exactly the workloads that read
 it, and the new value is the one inside the containers; a rotated Redis password
-is the server's on the next `up` and the old one stops working."""
+is the server's on the next `up` and the old one stops working; so are rotated
+PostgreSQL and Authentik database passwords."""
 
 from __future__ import annotations
 
+import re
 import time
 
-from tests.node.conftest import Node, serving_pods, stack_config
+from tests.node.conftest import Node, run_pod, serving_pods, stack_config, template_labels
+from tests.node.test_data import INFRA, app_env, psql_as_core, secret_value
 
 
 def test_rotating_the_redis_password_rolls_redis_and_its_readers_only(node: Node) -> None:
@@ -42,3 +45,61 @@ def test_a_changed_config_value_rolls_only_its_reader_and_is_seen_inside(node: N
     while "GREETING=hello-from-config" not in (body := node.get("/?env=true")[2]):
         assert time.monotonic() < deadline, body
         time.sleep(1)
+
+
+def workload_of(pod: str) -> str:
+    """The workload a pod belongs to: a StatefulSet's `<name>-<ordinal>`, a Deployment's `<name>-<hash>-<id>`."""
+    ordinal = re.fullmatch(r"(.+)-[0-9]+", pod)
+    return ordinal[1] if ordinal else pod.rsplit("-", 2)[0]
+
+
+def rolled_by(node: Node, key: str) -> list[str]:
+    """Raise `key` to 1 and `up`; the workloads whose pods were replaced."""
+    before = serving_pods(node)
+    node.pulumi("config", "set", "--path", key, "1")
+    node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
+    after = serving_pods(node)
+    return sorted({workload_of(name) for uid, name in before.items() if uid not in after})
+
+
+def test_rotating_the_postgres_password_changes_it_in_the_server_for_its_readers(node: Node) -> None:
+    old_url = app_env(node, "staging-core", "core", "DATABASE_URL")
+    assert rolled_by(node, "platform:postgres.rotation") == ["ai", "core", "postgres"]
+    assert app_env(node, "staging-core", "core", "DATABASE_URL") != old_url
+    assert psql_as_core(node, "select 'new password'").strip().splitlines()[-1] == "new password"
+    refused = run_pod(
+        node,
+        "staging-core",
+        template_labels(node, "deployment", "staging-core", "core"),
+        'for _ in $(seq 60); do pg_isready -q -d "$DATABASE_URL" && break; sleep 1; done; '
+        'psql "$DATABASE_URL" -Atc "select 1" 2>&1 || true',
+        {"DATABASE_URL": old_url},
+    )
+    assert "password authentication failed" in refused, refused
+
+
+def test_rotating_authentiks_credentials_reaches_its_database(node: Node) -> None:
+    old = secret_value(node, INFRA, "authentik-postgres-credentials", "password")
+    rolled = rolled_by(node, "platform:authentik.rotation")
+    assert rolled == ["authentik-postgres", "authentik-server", "authentik-worker"], rolled
+    assert secret_value(node, INFRA, "authentik-postgres-credentials", "password") != old
+    # The stand-in is Ready only once it has logged in with its AUTHENTIK_POSTGRESQL__* values.
+    node.pod(INFRA, "authentik-server")
+    server = node.pod(INFRA, "authentik-postgres")
+    with_old = node.exec(
+        INFRA,
+        server,
+        "env",
+        f"PGPASSWORD={old}",
+        "psql",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "authentik",
+        "-d",
+        "authentik",
+        "-Atc",
+        "select 1",
+        check=False,
+    )
+    assert "password authentication failed" in with_old.stdout + with_old.stderr, with_old

@@ -109,13 +109,18 @@ def test_without_a_bucket_dumps_stay_on_the_volume_and_are_pruned(pod_root: Path
     assert len(kept) == 2 and kept[0] == OLD[1], kept
 
 
+def dump_step(run: Run, server: PostgresServer, root: Path) -> tuple[LocalPod, list[str], dict[str, str]]:
+    """The backup pod, its `pg-dump` command as run here, and its environment against `server`."""
+    job = LocalPod(run, run.one("CronJob", "postgres-backup"), root / "job")
+    dump = job.container("pg-dump")
+    command = job.localize("pg-dump", [*dump.get("command", []), *dump.get("args", [])])
+    return job, command, {**job.env("pg-dump"), **server.tcp_env(), "HOME": str(root)}
+
+
 def test_a_failed_dump_leaves_nothing_to_upload_or_count(store: ObjectStore, pod_root: Path) -> None:
     run = render(store.endpoint, keepLast=2)
     server = seeded(run, pod_root / "server")
-    job = LocalPod(run, run.one("CronJob", "postgres-backup"), pod_root / "job")
-    dump = job.container("pg-dump")
-    command = job.localize("pg-dump", [*dump.get("command", []), *dump.get("args", [])])
-    env = {**job.env("pg-dump"), **server.tcp_env(), "HOME": str(pod_root)}
+    job, command, env = dump_step(run, server, pod_root)
     backups = job.path("pg-dump", "/backups")
     try:
         # pg_dump opens its file, then fails to connect to a database that is not there.
@@ -131,10 +136,7 @@ def test_a_failed_dump_leaves_nothing_to_upload_or_count(store: ObjectStore, pod
 def test_the_dump_waits_for_a_server_that_is_not_answering_yet(store: ObjectStore, pod_root: Path) -> None:
     run = render(store.endpoint, keepLast=2)
     server = seeded(run, pod_root / "server")
-    job = LocalPod(run, run.one("CronJob", "postgres-backup"), pod_root / "job")
-    dump = job.container("pg-dump")
-    command = job.localize("pg-dump", [*dump.get("command", []), *dump.get("args", [])])
-    env = {**job.env("pg-dump"), **server.tcp_env(), "HOME": str(pod_root)}
+    job, command, env = dump_step(run, server, pod_root)
     server.stop()
     finished: list[subprocess.CompletedProcess[str]] = []
     dumping = threading.Thread(target=lambda: finished.append(server.run(command, env=env, check=False)))
