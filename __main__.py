@@ -9,7 +9,7 @@ from components.config.loading import ConfigError, load_settings
 from components.discovery import pod_monitors_available
 from components.from_settings import storage_sources
 from components.object_names import check_names
-from components.platform import Platform
+from components.platform import Platform, with_rollout_timeout
 from components.storage_changes import sized_volumes
 
 # The exit code by which a Python program tells the language host that it has shown
@@ -35,7 +35,7 @@ def main() -> None:
         pulumi.get_stack(),
         settings,
         pod_monitors_available=detect and pod_monitors_available(cluster.api),
-        opts=cluster.resource_options(),
+        opts=with_rollout_timeout(cluster.resource_options(), settings.rollout_timeout),
     )
     for key, value in platform.outputs().items():
         pulumi.export(key, value)

@@ -19,6 +19,17 @@ from components.redis_cache import RedisCache
 ROLLED_OUT = frozenset({"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"})
 
 
+def with_rollout_timeout(opts: pulumi.ResourceOptions, timeout: str | None) -> pulumi.ResourceOptions:
+    """`opts` of the Platform, with `rollout_timeout(timeout)` when one is set.
+
+    Given by the program, not by the Platform itself: a transform is a callback that
+    the engine makes, and the name check builds the Platform under mocks, which have
+    no engine to call back."""
+    if timeout is None:
+        return opts
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(transforms=[rollout_timeout(timeout)]))
+
+
 def rollout_timeout(timeout: str) -> pulumi.ResourceTransform:
     """A transform giving every Deployment and StatefulSet below it `timeout` to roll
     out on create and update (`platform:rolloutTimeout`)."""
@@ -54,10 +65,6 @@ class Platform(pulumi.ComponentResource):
         pod_monitors_available: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        if settings.rollout_timeout is not None:
-            opts = pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(transforms=[rollout_timeout(settings.rollout_timeout)])
-            )
         super().__init__("platform:index:Platform", name, None, opts)
         metrics = to.scraping(settings, pod_monitors_available)
         data_namespaces = {

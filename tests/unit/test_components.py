@@ -499,3 +499,13 @@ def test_rollout_timeout_reaches_deployments_and_stateful_sets_only() -> None:
         assert timeouts is not None and (timeouts.create, timeouts.update, timeouts.delete) == ("90s", "90s", None)
     for type_ in ("kubernetes:batch/v1:CronJob", "kubernetes:core/v1:Service", "platform:index:AppTier"):
         assert transform(pulumi.ResourceTransformArgs(True, type_, "web", {}, parent)) is None
+
+
+def test_a_rollout_timeout_leaves_the_name_check_and_the_objects_as_they_are() -> None:
+    # The transform is the engine's callback, given by the program: the Platform built
+    # under mocks for the name check has none, and renders what it renders without.
+    timed = run_program(stack_config("local") | {"rolloutTimeout": "90s"}, stack="local")
+    plain = run_program(stack_config("local"), stack="local")
+    assert {(r.type, r.name): r.inputs for r in timed.registrations} == {
+        (r.type, r.name): r.inputs for r in plain.registrations
+    }
