@@ -66,17 +66,16 @@ def test_the_host_exits_on_sigint_even_when_its_parent_ignores_it() -> None:
             host.wait()
 
 
-def test_the_program_gets_sigint_back_when_its_parent_ignores_it(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "Pulumi.yaml").write_text(
-        "name: sigint\nruntime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: venv\n"
+def project(tmp_path: Path, program: str) -> tuple[Path, dict[str, str]]:
+    """A Python project running `program` on the checkout's venv, with a file backend
+    of its own; the environment to run the CLI on it."""
+    directory = tmp_path / "project"
+    directory.mkdir()
+    (directory / "Pulumi.yaml").write_text(
+        "name: host\nruntime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: venv\n"
     )
-    (project / "venv").symlink_to(ROOT / ".venv")
-    (project / "__main__.py").write_text(
-        "import signal\n\nimport pulumi\n\n"
-        'pulumi.export("sigintIgnored", signal.getsignal(signal.SIGINT) == signal.SIG_IGN)\n'
-    )
+    (directory / "venv").symlink_to(ROOT / ".venv")
+    (directory / "__main__.py").write_text(program)
     backend = tmp_path / "backend"
     backend.mkdir()
     env = {
@@ -84,11 +83,20 @@ def test_the_program_gets_sigint_back_when_its_parent_ignores_it(tmp_path: Path)
         "PULUMI_BACKEND_URL": f"file://{backend}",
         "PULUMI_CONFIG_PASSPHRASE": secrets.token_urlsafe(16),
     }
+    return directory, env
+
+
+def test_the_program_gets_sigint_back_when_its_parent_ignores_it(tmp_path: Path) -> None:
+    directory, env = project(
+        tmp_path,
+        "import signal\n\nimport pulumi\n\n"
+        'pulumi.export("sigintIgnored", signal.getsignal(signal.SIGINT) == signal.SIG_IGN)\n',
+    )
 
     def pulumi(*args: str) -> str:
         done = subprocess.run(
             [*SIGINT_IGNORED, "pulumi", *args, "--non-interactive"],
-            cwd=project,
+            cwd=directory,
             env=env,
             capture_output=True,
             text=True,
@@ -100,3 +108,30 @@ def test_the_program_gets_sigint_back_when_its_parent_ignores_it(tmp_path: Path)
     pulumi("stack", "init", "test")
     pulumi("up", "--stack", "test", "--yes", "--skip-preview")
     assert pulumi("stack", "output", "sigintIgnored", "--stack", "test").strip() == "false"
+
+
+def test_a_policy_pack_starts_whatever_the_users_python_buffering(tmp_path: Path) -> None:
+    # The pack tells the CLI its port on stdout, a pipe: block-buffered unless Python
+    # runs unbuffered, and a user's shell does not say so (PYTHONUNBUFFERED unset).
+    directory, env = project(tmp_path, "import pulumi\n")
+    env.pop("PYTHONUNBUFFERED", None)
+    pack = ROOT / "policy"
+    assert (pack / "venv").is_dir(), "the policy pack has no venv: run the suite with make (policy/venv/.installed)"
+    for args in (["stack", "init", "test"], ["preview", "--stack", "test", "--policy-pack", str(pack)]):
+        # A session of its own, so a hung run's plugins go with it.
+        cli = subprocess.Popen(
+            ["pulumi", *args, "--non-interactive"],
+            cwd=directory,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            output, _ = cli.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(cli.pid, signal.SIGKILL)
+            cli.communicate()
+            pytest.fail(f"`pulumi {' '.join(args)}` still running after 120 s: the policy pack never said its port")
+        assert cli.returncode == 0, output

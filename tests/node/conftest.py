@@ -239,15 +239,17 @@ def run_pod(
 
 def reachable(node: Node, namespace: str, labels: dict[str, str], targets: list[str]) -> dict[str, bool]:
     """Whether a pod with `labels` in `namespace` can open a TCP connection to each
-    `host:port` of `targets` (3 s each)."""
+    `host:port` of `targets`: open if one of 10 attempts a second apart connects."""
     lines = " ".join(f"'{t}'" for t in targets)
-    # The enforcer admits a new pod's flows once it has synced its rules for it: DNS,
-    # which every platform namespace allows, answering shows it has.
+    # The enforcer admits a new pod's flows once it has synced its rules for it, on
+    # both ends: DNS answering shows its own side; the attempts, all targets at once,
+    # give the other ends' rules the time to take the new pod in.
     script = (
         "for _ in $(seq 30); do getent hosts kubernetes.default.svc.cluster.local >/dev/null && break; sleep 1; done; "
-        f"for target in {lines}; do host=${{target%:*}}; port=${{target##*:}}; "
-        'if timeout 3 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null; '
-        'then echo "$target open"; else echo "$target closed"; fi; done'
+        f"for target in {lines}; do ( host=${{target%:*}}; port=${{target##*:}}; "
+        "for _ in $(seq 10); do "
+        'if timeout 1 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null; then echo "$target open"; exit; fi; '
+        'sleep 1; done; echo "$target closed" ) & done; wait'
     )
     output = run_pod(node, namespace, labels, script)
     result = {}

@@ -11,7 +11,8 @@ import (
 // RunPlugin runs a plugin written in Python, such as a CrossGuard policy pack
 // (`pulumi preview --policy-pack DIR`): `python DIR ARGS...` with the plugin's
 // own toolchain (the `virtualenv` of its PulumiPolicy.yaml runtime options), in
-// the engine's working directory and environment, its output streamed back.
+// the engine's working directory and environment, unbuffered, its output
+// streamed back.
 func (h *languageHost) RunPlugin(
 	req *pulumirpc.RunPluginRequest, server pulumirpc.LanguageRuntime_RunPluginServer,
 ) error {
@@ -31,7 +32,10 @@ func (h *languageHost) RunPlugin(
 		return err
 	}
 	cmd.Dir = req.GetPwd()
-	cmd.Env = req.GetEnv()
+	// Unbuffered: a policy pack tells the engine its port on stdout, a pipe, which
+	// Python buffers by the block; without this the engine waits for the port until
+	// its own timeout whenever the user's environment does not set it.
+	cmd.Env = append(req.GetEnv(), "PYTHONUNBUFFERED=1")
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Run(); err != nil {
 		var exitErr *exec.ExitError
