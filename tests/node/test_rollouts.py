@@ -53,18 +53,21 @@ def workload_of(pod: str) -> str:
     return ordinal[1] if ordinal else pod.rsplit("-", 2)[0]
 
 
-def rolled_by(node: Node, key: str) -> list[str]:
-    """Raise `key` to 1 and `up`; the workloads whose pods were replaced."""
+def rolled_by(node: Node, key: str) -> tuple[list[str], str]:
+    """Raise `key` to 1 and `up`; the workloads whose pods were replaced, and what
+    `up` printed with the pods before and after (for a failing assertion)."""
     before = serving_pods(node)
     node.pulumi("config", "set", "--path", key, "1")
-    node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
+    up = node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
     after = serving_pods(node)
-    return sorted({workload_of(name) for uid, name in before.items() if uid not in after})
+    rolled = sorted({workload_of(name) for uid, name in before.items() if uid not in after})
+    return rolled, f"{up.stdout[-3000:]}\nbefore: {sorted(before.values())}\nafter: {sorted(after.values())}"
 
 
 def test_rotating_the_postgres_password_changes_it_in_the_server_for_its_readers(node: Node) -> None:
     old_url = app_env(node, "staging-core", "core", "DATABASE_URL")
-    assert rolled_by(node, "platform:postgres.rotation") == ["ai", "core", "postgres"]
+    rolled, seen = rolled_by(node, "platform:postgres.rotation")
+    assert rolled == ["ai", "core", "postgres"], seen
     assert app_env(node, "staging-core", "core", "DATABASE_URL") != old_url
     assert psql_as_core(node, "select 'new password'").strip().splitlines()[-1] == "new password"
     refused = run_pod(
@@ -80,8 +83,8 @@ def test_rotating_the_postgres_password_changes_it_in_the_server_for_its_readers
 
 def test_rotating_authentiks_credentials_reaches_its_database(node: Node) -> None:
     old = secret_value(node, INFRA, "authentik-postgres-credentials", "password")
-    rolled = rolled_by(node, "platform:authentik.rotation")
-    assert rolled == ["authentik-postgres", "authentik-server", "authentik-worker"], rolled
+    rolled, seen = rolled_by(node, "platform:authentik.rotation")
+    assert rolled == ["authentik-postgres", "authentik-server", "authentik-worker"], seen
     assert secret_value(node, INFRA, "authentik-postgres-credentials", "password") != old
     # The stand-in is Ready only once it has logged in with its AUTHENTIK_POSTGRESQL__* values.
     node.pod(INFRA, "authentik-server")
