@@ -5,10 +5,9 @@ PostgreSQL and Authentik database passwords."""
 
 from __future__ import annotations
 
-import re
 import time
 
-from tests.node.conftest import Node, run_pod, serving_pods, stack_config, template_labels
+from tests.node.conftest import NAMESPACES, Node, run_pod, serving_pods, stack_config, template_labels
 from tests.node.test_data import INFRA, app_env, psql_as_core, secret_value
 
 
@@ -16,12 +15,8 @@ def test_rotating_the_redis_password_rolls_redis_and_its_readers_only(node: Node
     old_password = node.exec(
         "staging-infra", node.pod("staging-infra", "redis"), "printenv", "REDISCLI_AUTH"
     ).stdout.strip()
-    before = serving_pods(node)
-    node.pulumi("config", "set", "--path", "platform:redis.rotation", "1")
-    node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
-    after = serving_pods(node)
-    rolled = sorted({name.rsplit("-", 2)[0] for uid, name in before.items() if uid not in after})
-    assert rolled == ["core", "redis"], rolled
+    rolled, seen = rolled_by(node, "platform:redis.rotation")
+    assert rolled == ["core", "redis"], seen
 
     pod = node.pod("staging-infra", "redis")
     new_password = node.exec("staging-infra", pod, "printenv", "REDISCLI_AUTH").stdout.strip()
@@ -33,12 +28,8 @@ def test_rotating_the_redis_password_rolls_redis_and_its_readers_only(node: Node
 
 def test_a_changed_config_value_rolls_only_its_reader_and_is_seen_inside(node: Node) -> None:
     apps = [a["name"] for a in stack_config(node)["platform:apps"]]
-    before = serving_pods(node)
-    node.pulumi("config", "set", "--path", f"platform:apps[{apps.index('web')}].env.GREETING", "hello-from-config")
-    node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
-    after = serving_pods(node)
-    rolled = sorted({name.rsplit("-", 2)[0] for uid, name in before.items() if uid not in after})
-    assert rolled == ["web"], rolled
+    rolled, seen = rolled_by(node, f"platform:apps[{apps.index('web')}].env.GREETING", "hello-from-config")
+    assert rolled == ["web"], seen
     # whoami prints its environment with ?env=true: the value inside the new container.
     # The gateway learns of the new pod within its provider's throttle (2 s by default).
     deadline = time.monotonic() + 15
@@ -47,21 +38,29 @@ def test_a_changed_config_value_rolls_only_its_reader_and_is_seen_inside(node: N
         time.sleep(1)
 
 
-def workload_of(pod: str) -> str:
-    """The workload a pod belongs to: a StatefulSet's `<name>-<ordinal>`, a Deployment's `<name>-<hash>-<id>`."""
-    ordinal = re.fullmatch(r"(.+)-[0-9]+", pod)
-    return ordinal[1] if ordinal else pod.rsplit("-", 2)[0]
+def workloads(node: Node) -> dict[str, str]:
+    """Uid to workload of the platform's pods that are not terminating: a Deployment's
+    pod is owned by a ReplicaSet `<deployment>-<hash>`, a StatefulSet's by the set."""
+    found = {}
+    for namespace in NAMESPACES:
+        for pod in node.objects("pods", namespace):
+            meta = pod["metadata"]
+            if "deletionTimestamp" in meta:
+                continue
+            owner = (meta.get("ownerReferences") or [{"kind": "", "name": meta["name"]}])[0]
+            found[meta["uid"]] = owner["name"].rsplit("-", 1)[0] if owner["kind"] == "ReplicaSet" else owner["name"]
+    return found
 
 
-def rolled_by(node: Node, key: str) -> tuple[list[str], str]:
-    """Raise `key` to 1 and `up`; the workloads whose pods were replaced, and what
+def rolled_by(node: Node, key: str, value: str = "1") -> tuple[list[str], str]:
+    """Set `key` to `value` and `up`; the workloads whose pods were replaced, and what
     `up` printed with the pods before and after (for a failing assertion)."""
-    before = serving_pods(node)
-    node.pulumi("config", "set", "--path", key, "1")
+    before, names = workloads(node), serving_pods(node)
+    node.pulumi("config", "set", "--path", key, value)
     up = node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
     after = serving_pods(node)
-    rolled = sorted({workload_of(name) for uid, name in before.items() if uid not in after})
-    return rolled, f"{up.stdout[-3000:]}\nbefore: {sorted(before.values())}\nafter: {sorted(after.values())}"
+    rolled = sorted({workload for uid, workload in before.items() if uid not in after})
+    return rolled, f"{up.stdout[-3000:]}\nbefore: {sorted(names.values())}\nafter: {sorted(after.values())}"
 
 
 def test_rotating_the_postgres_password_changes_it_in_the_server_for_its_readers(node: Node) -> None:
