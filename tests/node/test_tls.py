@@ -9,45 +9,17 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
-import subprocess
 from pathlib import Path
 
+from tests.e2e.gateway_harness import self_signed
 from tests.node.conftest import Node
 
 HTTPS_PORT = 443
 SECRET = "gateway-cert"
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """The documented openssl command: a certificate for localhost and its key."""
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "365",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost",
-            "-keyout",
-            "tls.key",
-            "-out",
-            "tls.crt",
-        ],
-        cwd=directory,
-        check=True,
-        capture_output=True,
-    )
-    return directory / "tls.crt", directory / "tls.key"
-
-
 def test_http_redirects_to_https_and_the_gateway_serves_the_secrets_certificate(node: Node, tmp_path: Path) -> None:
-    cert, key = self_signed(tmp_path)
+    cert, key = self_signed("localhost", tmp_path)
     routed = {i["metadata"]["namespace"] for i in node.objects("ingress")}
     assert {"staging-core", "staging-ai", "staging-web", "staging-infra"} <= routed, routed
     for namespace in sorted(routed):
