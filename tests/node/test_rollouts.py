@@ -38,9 +38,10 @@ def test_a_changed_config_value_rolls_only_its_reader_and_is_seen_inside(node: N
         time.sleep(1)
 
 
-def workloads(node: Node) -> dict[str, str]:
-    """Uid to workload of the platform's pods that are not terminating: a Deployment's
-    pod is owned by a ReplicaSet `<deployment>-<hash>`, a StatefulSet's by the set."""
+def workloads(node: Node) -> dict[str, tuple[str, str]]:
+    """Uid to name and workload of the platform's pods that are not terminating: a
+    Deployment's pod is owned by a ReplicaSet `<deployment>-<hash>`, a StatefulSet's
+    by the set."""
     found = {}
     for namespace in NAMESPACES:
         for pod in node.objects("pods", namespace):
@@ -48,19 +49,21 @@ def workloads(node: Node) -> dict[str, str]:
             if "deletionTimestamp" in meta:
                 continue
             owner = (meta.get("ownerReferences") or [{"kind": "", "name": meta["name"]}])[0]
-            found[meta["uid"]] = owner["name"].rsplit("-", 1)[0] if owner["kind"] == "ReplicaSet" else owner["name"]
+            workload = owner["name"].rsplit("-", 1)[0] if owner["kind"] == "ReplicaSet" else owner["name"]
+            found[meta["uid"]] = (meta["name"], workload)
     return found
 
 
 def rolled_by(node: Node, key: str, value: str = "1") -> tuple[list[str], str]:
     """Set `key` to `value` and `up`; the workloads whose pods were replaced, and what
     `up` printed with the pods before and after (for a failing assertion)."""
-    before, names = workloads(node), serving_pods(node)
+    before = workloads(node)
     node.pulumi("config", "set", "--path", key, value)
     up = node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
     after = serving_pods(node)
-    rolled = sorted({workload for uid, workload in before.items() if uid not in after})
-    return rolled, f"{up.stdout[-3000:]}\nbefore: {sorted(names.values())}\nafter: {sorted(after.values())}"
+    rolled = sorted({workload for uid, (_, workload) in before.items() if uid not in after})
+    names = sorted(name for name, _ in before.values())
+    return rolled, f"{up.stdout[-3000:]}\nbefore: {names}\nafter: {sorted(after.values())}"
 
 
 def test_rotating_the_postgres_password_changes_it_in_the_server_for_its_readers(node: Node) -> None:
