@@ -192,7 +192,7 @@ test-e2e-user-path: venv tools policy/venv/.installed ## only the user's path: t
 # In this order: the workloads are checked before the tests that change the stack,
 # and destroy comes last.
 NODE_SUITE := $(addprefix tests/node/,test_lifecycle.py test_workloads.py test_isolation.py test_policies.py \
-	test_data.py test_rollouts.py test_backups.py test_readiness.py test_tls.py test_destroy.py)
+	test_data.py test_rollouts.py test_backups.py test_readiness.py test_tls.py test_metrics.py test_destroy.py)
 test-node: venv tools ## the real-node suite: `make up` in a fresh clone on a real kubelet node, then what its pods do
 	@$(TOOLS_ENV) $(BIN)/pytest -p no:cacheprovider $(NODE_SUITE)
 

@@ -225,6 +225,26 @@ def busybox_links(directory: str) -> tuple[tuple[str, str], ...]:
 
 BUSYBOX = "busybox-static=1:1.35.0-4+deb12u1+b1"
 
+
+def exporter(name: str, ref: str, package: str, path: str, user: str, port: int) -> Recipe:
+    """A Prometheus exporter: Debian trixie's build of it (with the libc it links), at
+    the path, user and port of the upstream image's Dockerfile."""
+    program, _, version = package.partition("=")
+    return Recipe(
+        name=name,
+        ref=ref,
+        description=f"{program} {version.partition('-')[0]}: Debian trixie's build ({BUILT_HERE}) in place of "
+        f"the tag's release, at {path} as upstream's image",
+        suite="trixie",
+        variant="extract",
+        packages=(package, "libc6"),
+        reported=(program,),
+        # An extracted root filesystem has no merged-/usr links: the loader's path.
+        links=((path, f"/usr/bin/{program}"), ("/lib64", "usr/lib64")),
+        config=Config(entrypoint=(path,), user=user, ports=(f"{port}/tcp",)),
+    )
+
+
 RECIPES: tuple[Recipe, ...] = (
     postgres(
         "postgres-pgvector-17",
@@ -366,6 +386,22 @@ RECIPES: tuple[Recipe, ...] = (
         dirs=(("/app", 0o755, 0, 0), ("/tmp", 0o1777, 0, 0), ("/tmp/vgw", 0o755, 0, 0)),
         artefact_path="/app/versitygw",
         config=Config(entrypoint=("/app/versitygw",)),
+    ),
+    exporter(
+        "postgres-exporter",
+        "docker.io/prometheuscommunity/postgres-exporter:v0.20.1",
+        "prometheus-postgres-exporter=" + PINS["POSTGRES_EXPORTER_DEB_VERSION"],
+        "/bin/postgres_exporter",
+        "65534:65534",
+        9187,
+    ),
+    exporter(
+        "redis-exporter",
+        "docker.io/oliver006/redis_exporter:v1.88.0",
+        "prometheus-redis-exporter=" + PINS["REDIS_EXPORTER_DEB_VERSION"],
+        "/redis_exporter",
+        "59000:59000",
+        9121,
     ),
     Recipe(
         name="local-path-provisioner",

@@ -157,6 +157,15 @@ def serving_pods(node: Node) -> dict[str, str]:
     }
 
 
+def workload_of(pod: dict[str, Any]) -> str:
+    """The workload a pod belongs to, from its owner: a Deployment's pod is owned by a
+    ReplicaSet `<deployment>-<hash>`, a StatefulSet's by the set; a bare pod is its own."""
+    meta = pod["metadata"]
+    owner = (meta.get("ownerReferences") or [{"kind": "", "name": meta["name"]}])[0]
+    name: str = owner["name"]
+    return name.rsplit("-", 1)[0] if owner["kind"] == "ReplicaSet" else name
+
+
 def stack_config(node: Node) -> dict[str, Any]:
     return dict(yaml.safe_load((node.clone.path / "Pulumi.local.yaml").read_text())["config"])
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from tests.node.conftest import NAMESPACES, Node, run_pod, serving_pods, stack_config, template_labels
+from tests.node.conftest import NAMESPACES, Node, run_pod, serving_pods, stack_config, template_labels, workload_of
 from tests.node.test_data import INFRA, app_env, psql_as_core, secret_value
 
 
@@ -39,18 +39,13 @@ def test_a_changed_config_value_rolls_only_its_reader_and_is_seen_inside(node: N
 
 
 def workloads(node: Node) -> dict[str, tuple[str, str]]:
-    """Uid to name and workload of the platform's pods that are not terminating: a
-    Deployment's pod is owned by a ReplicaSet `<deployment>-<hash>`, a StatefulSet's
-    by the set."""
+    """Uid to name and workload of the platform's pods that are not terminating."""
     found = {}
     for namespace in NAMESPACES:
         for pod in node.objects("pods", namespace):
             meta = pod["metadata"]
-            if "deletionTimestamp" in meta:
-                continue
-            owner = (meta.get("ownerReferences") or [{"kind": "", "name": meta["name"]}])[0]
-            workload = owner["name"].rsplit("-", 1)[0] if owner["kind"] == "ReplicaSet" else owner["name"]
-            found[meta["uid"]] = (meta["name"], workload)
+            if "deletionTimestamp" not in meta:
+                found[meta["uid"]] = (meta["name"], workload_of(pod))
     return found
 
 
