@@ -294,13 +294,16 @@ class MetricsSettings(Model):
     monitors: bool | None = None
     monitor_labels: Labels = Field(default_factory=dict)
     interval: str = "30s"
+    # An exporter idles between scrapes: it requests little CPU, so a rolling update of
+    # Authentik's server still fits the local stack's node of 2 CPUs with metrics on
+    # (docs/operations.md, "Metrics").
     postgres_exporter: Exporter = Exporter(
         image="prometheuscommunity/postgres-exporter:v0.20.1",
-        resources=resources("50m", "32Mi", "200m", "64Mi"),
+        resources=resources("10m", "32Mi", "200m", "64Mi"),
     )
     redis_exporter: Exporter = Exporter(
         image="oliver006/redis_exporter:v1.88.0",
-        resources=resources("50m", "32Mi", "200m", "64Mi"),
+        resources=resources("10m", "32Mi", "200m", "64Mi"),
     )
 
     @field_validator("interval")
