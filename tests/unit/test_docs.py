@@ -5,10 +5,13 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import yaml
+
+from components.config.quantity import amount
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,3 +78,26 @@ def test_each_clouds_credentials_command_writes_the_kubeconfig_and_context_the_s
         # The context: named on the line, or given by renaming the one the command writes.
         renamed = f'config rename-context "gke_${{PROJECT}}_${{ZONE}}_${{CLUSTER}}" {context}'
         assert line.endswith(f" {context}") or (cloud == "gke" and renamed in block), line
+
+
+def test_the_readme_gives_the_cpu_the_local_stack_requests_and_its_largest_rolling_pod() -> None:
+    """The kind sizing in the README, from the local stack's golden render: every
+    workload's CPU requests times its replicas, and the largest pod a rolling update
+    of a Deployment adds."""
+    objects = [
+        entry["inputs"] for entry in yaml.safe_load((ROOT / "tests/unit/snapshots/local.render.yaml").read_text())
+    ]
+    total, largest_surge = Decimal(0), Decimal(0)
+    for obj in objects:
+        if obj.get("kind") not in ("Deployment", "StatefulSet"):
+            continue
+        pod = sum(
+            (amount(c["resources"]["requests"]["cpu"]) for c in obj["spec"]["template"]["spec"]["containers"]),
+            Decimal(0),
+        )
+        total += pod * obj["spec"]["replicas"]
+        if obj["kind"] == "Deployment" and obj["spec"]["strategy"]["type"] == "RollingUpdate":
+            largest_surge = max(largest_surge, pod)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"the local stack requests {total.normalize():f} CPUs" in readme
+    assert f"one more Authentik server ({largest_surge.normalize():f})" in readme
