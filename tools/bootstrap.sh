@@ -574,7 +574,10 @@ tool_traefik() {
 # Within a lane, a later tool reuses what the earlier one compiled: etcd after
 # kubernetes, the random stand-in after the CLI (same sdk/grpc versions and tags).
 # The test servers are downloads, not builds: they follow the provider in its lane.
-LANES=("pulumi pulumi-random local-path-provisioner" "pulumi-kubernetes postgres redis awscli traefik coredns kube-router"
+# The node's add-ons follow the CLI, whose lane is free long before the provider's
+# (which waits for the CLI, then takes the longest): measured cold, the lanes end
+# within minutes of each other (docs/toolchain.md, "Measured times").
+LANES=("pulumi pulumi-random local-path-provisioner coredns kube-router" "pulumi-kubernetes postgres redis awscli traefik"
     "kubernetes etcd kwok actionlint versitygw kubernetes-node")
 
 run_lane() {
