@@ -181,7 +181,7 @@ E2E_CLUSTER := PLATFORM_CLUSTER_RUNTIME=kwok PLATFORM_CLUSTER_NAME=platform-e2e-
 E2E_SUITE = trap '$(E2E_CLUSTER) cluster/down.sh >/dev/null' EXIT; \
 	$(E2E_CLUSTER) cluster/down.sh >/dev/null; $(E2E_CLUSTER) cluster/up.sh; \
 	$(TOOLS_ENV) PLATFORM_CLUSTER_RUNTIME=kwok KUBECONFIG=$(CURDIR)/.state/e2e/kubeconfig \
-		$(BIN)/pytest -p no:cacheprovider $(1)
+		$(BIN)/pytest -p no:cacheprovider --durations=15 $(1)
 
 test-e2e: venv tools policy/venv/.installed ## the real CLI against a fresh local control plane (started and removed here)
 	@$(call E2E_SUITE,tests/e2e)
@@ -194,7 +194,7 @@ test-e2e-user-path: venv tools policy/venv/.installed ## only the user's path: t
 NODE_SUITE := $(addprefix tests/node/,test_lifecycle.py test_workloads.py test_isolation.py test_policies.py \
 	test_data.py test_rollouts.py test_backups.py test_readiness.py test_tls.py test_metrics.py test_destroy.py)
 test-node: venv tools ## the real-node suite: `make up` in a fresh clone on a real kubelet node, then what its pods do
-	@$(TOOLS_ENV) $(BIN)/pytest -p no:cacheprovider $(NODE_SUITE)
+	@$(TOOLS_ENV) $(BIN)/pytest -p no:cacheprovider --durations=15 $(NODE_SUITE)
 
 snapshots: venv ## rewrite the golden render and URN snapshots (tests/unit/snapshots/) after reviewing a change
 	$(BIN)/python -m tests.unit.snapshots
