@@ -27,6 +27,7 @@ import yaml
 
 import build
 import registry
+from components.config.models import MetricsSettings
 from ocilayout import (
     LAYER_MEDIA_TYPE,
     MANIFEST_MEDIA_TYPE,
@@ -143,6 +144,13 @@ def test_every_image_of_the_local_stack_has_a_recipe() -> None:
     built = {recipe.ref for recipe in build.RECIPES}
     assert images, "the local render names no image"
     assert {full_reference(image) for image in images} - built == set()
+
+
+def test_the_exporters_that_metrics_turn_on_have_recipes() -> None:
+    """The real-node suite turns metrics on: the exporters' default images are built too."""
+    metrics = MetricsSettings()
+    exporters = {full_reference(e.image) for e in (metrics.postgres_exporter, metrics.redis_exporter)}
+    assert exporters - {recipe.ref for recipe in build.RECIPES} == set()
 
 
 def test_docker_hub_references_are_written_as_containerd_names_them() -> None:
