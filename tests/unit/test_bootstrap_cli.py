@@ -4,6 +4,7 @@ language host beside it; it builds one only otherwise (tools/bootstrap.sh)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -52,3 +53,22 @@ def test_an_older_cli_or_one_without_language_host_means_building(
     assert done.returncode != 0
     assert "Go >= 1.26 is needed to build the toolchain" in done.stderr, done.stderr
     assert not (tmp_path / "cache" / "bin" / f"pulumi-{SDK_VERSION}").is_symlink()
+
+
+def test_a_tool_that_writes_more_after_its_version_is_still_used(tmp_path: Path) -> None:
+    """The version check of a tool on PATH reads its whole output: one that stopped
+    at the match would leave the tool writing into a closed pipe, which fails under
+    pipefail (as the traefik check did in a cold run)."""
+    pins = (ROOT / "tools" / "versions.env").read_text()
+    (version,) = re.findall(r"^version=(\S+)$", pins, re.MULTILINE)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    actionlint = tools / "actionlint"
+    actionlint.write_text(f"#!/bin/sh\necho {version}\nsleep 0.5\nseq 100000\n")
+    actionlint.chmod(0o755)
+    env = {"PATH": f"{tools}:/usr/bin:/bin", "HOME": str(tmp_path), "PLATFORM_TOOLS_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [str(ROOT / "tools" / "bootstrap.sh"), "actionlint"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"actionlint {version} ... found on PATH ({actionlint}), linked" in done.stdout
