@@ -60,7 +60,7 @@ def test_a_tool_that_writes_more_after_its_version_is_still_used(tmp_path: Path)
     at the match would leave the tool writing into a closed pipe, which fails under
     pipefail (as the traefik check did in a cold run)."""
     pins = (ROOT / "tools" / "versions.env").read_text()
-    (version,) = re.findall(r"^version=(\S+)$", pins, re.MULTILINE)
+    (version,) = re.findall(r"^ACTIONLINT_VERSION=(\S+)$", pins, re.MULTILINE)
     tools = tmp_path / "tools"
     tools.mkdir()
     actionlint = tools / "actionlint"
