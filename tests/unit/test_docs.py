@@ -98,6 +98,11 @@ def test_the_readme_gives_the_cpu_the_local_stack_requests_and_its_largest_rolli
         total += pod * obj["spec"]["replicas"]
         if obj["kind"] == "Deployment" and obj["spec"]["strategy"]["type"] == "RollingUpdate":
             largest_surge = max(largest_surge, pod)
-    readme = " ".join((ROOT / "README.md").read_text().split())
-    assert f"the local stack requests {total.normalize():f} CPUs" in readme
-    assert f"one more Authentik server ({largest_surge.normalize():f})" in readme
+    readme, troubleshooting = (
+        " ".join((ROOT / doc).read_text().split()) for doc in ("README.md", "docs/operations.md")
+    )
+    cpus, surge = f"{total.normalize():f}", f"{largest_surge.normalize():f}"
+    assert f"the local stack requests {cpus} CPUs" in readme
+    assert f"one more Authentik server ({surge})" in readme
+    assert f"the local stack requests {cpus} CPUs and kind's own pods about 0.95" in troubleshooting
+    assert f"rolling update of Authentik's server needs {surge} more" in troubleshooting
