@@ -246,6 +246,13 @@ def run_pod(
         node.kubectl("delete", "pod", "-n", namespace, name, "--wait=false", check=False)
 
 
+# Bash that waits up to 30 s for the probe pod's DNS: the enforcer has synced its own
+# side of the new pod's rules once DNS answers.
+WAIT_FOR_DNS = (
+    "for _ in $(seq 30); do getent hosts kubernetes.default.svc.cluster.local >/dev/null && break; sleep 1; done; "
+)
+
+
 def reachable(node: Node, namespace: str, labels: dict[str, str], targets: list[str]) -> dict[str, bool]:
     """Whether a pod with `labels` in `namespace` can open a TCP connection to each
     `host:port` of `targets`: open if one of 10 attempts a second apart connects."""
@@ -254,7 +261,7 @@ def reachable(node: Node, namespace: str, labels: dict[str, str], targets: list[
     # both ends: DNS answering shows its own side; the attempts, all targets at once,
     # give the other ends' rules the time to take the new pod in.
     script = (
-        "for _ in $(seq 30); do getent hosts kubernetes.default.svc.cluster.local >/dev/null && break; sleep 1; done; "
+        f"{WAIT_FOR_DNS}"
         f"for target in {lines}; do ( host=${{target%:*}}; port=${{target##*:}}; "
         "for _ in $(seq 10); do "
         'if timeout 1 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null; then echo "$target open"; exit; fi; '

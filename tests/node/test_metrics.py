@@ -12,7 +12,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.node.conftest import NAMESPACES, Node, make, reachable, run_pod, template_labels, workload_of
+from tests.node.conftest import (
+    NAMESPACES,
+    WAIT_FOR_DNS,
+    Node,
+    make,
+    reachable,
+    run_pod,
+    template_labels,
+    workload_of,
+)
 
 SCRAPER_NAMESPACE = "monitoring"
 SCRAPER = {"app.kubernetes.io/name": "prometheus"}
@@ -85,7 +94,7 @@ def scrape(node: Node, namespace: str, labels: dict[str, str], targets: list[str
     `namespace`: each response, retried for ten seconds while the enforcer takes the
     new pod in."""
     script = (
-        "for _ in $(seq 30); do getent hosts kubernetes.default.svc.cluster.local >/dev/null && break; sleep 1; done; "
+        f"{WAIT_FOR_DNS}"
         'for target in $TARGETS; do echo "== $target"; for _ in $(seq 10); do '
         "if page=$(timeout 5 bash -c 'exec 3<>/dev/tcp/${0%:*}/${0##*:} && "
         'printf "GET /metrics HTTP/1.0\\r\\nHost: $0\\r\\n\\r\\n" >&3 && cat <&3\' "$target" 2>/dev/null); '
