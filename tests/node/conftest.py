@@ -99,6 +99,23 @@ class Node:
             check=check,
         )
 
+    def up(self) -> subprocess.CompletedProcess[str]:
+        """`pulumi up` on the clone's stack, then `rolled_out`."""
+        result = self.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
+        self.rolled_out()
+        return result
+
+    def rolled_out(self) -> None:
+        """Wait for every Deployment and StatefulSet of the platform to finish rolling
+        out. `up` can return before the controllers have taken a new template in (seen
+        on a loaded node: "Deployment initialization complete" at 0 s, the old pods
+        still serving, pulumi-kubernetes 4.25); the rollouts' own status, which checks
+        `observedGeneration`, says when they are done."""
+        for namespace in NAMESPACES:
+            listed = self.kubectl("get", "deployments,statefulsets", "-n", namespace, "-o", "name")
+            for workload in listed.stdout.split():
+                self.kubectl("rollout", "status", workload, "-n", namespace, "--timeout=300s")
+
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
         """GET `path` from the gateway through the port published on the host."""
         connection = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)

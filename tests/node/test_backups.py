@@ -112,7 +112,7 @@ def store(node: Node) -> Iterator[Store]:
     node.pulumi("config", "set", "--path", "platform:backupStore.prefix", PREFIX)
     node.pulumi("config", "set", "--secret", "platform:backupAccessKeyId", access_key)
     node.pulumi("config", "set", "--secret", "platform:backupSecretAccessKey", secret_key)
-    node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
+    node.up()
     try:
         yield store
     finally:

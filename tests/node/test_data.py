@@ -92,7 +92,7 @@ def test_an_extension_added_later_reaches_the_existing_database(node: Node) -> N
     assert "pg_trgm" not in extensions(node)
     before = serving_pods(node)
     node.pulumi("config", "set", "--path", "platform:postgres.extensions[1]", "pg_trgm")
-    node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
+    node.up()
     server = node.pod(INFRA, "postgres")
     assert {"vector", "pg_trgm"} <= extensions(node)
     # The changed init ConfigMap rolled PostgreSQL, and nothing else.

@@ -16,5 +16,5 @@ def test_destroy_then_up_binds_the_kept_claims_with_their_data(node: Node) -> No
     assert not node.objects("pods", "staging-core")
     kept = {c["metadata"]["name"]: c["spec"]["volumeName"] for c in node.objects("pvc", "staging-infra")}
     assert kept == claims, kept
-    node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
+    node.up()
     assert "still here" in psql_as_core(node, "select body from survivors")

@@ -44,6 +44,7 @@ def endpoints(node: Node) -> dict[str, str]:
     node.pulumi("config", "set", "--path", "platform:metrics.scraperNamespace", SCRAPER_NAMESPACE)
     node.pulumi("config", "set", "--path", 'platform:metrics.scraperPodLabels["app.kubernetes.io/name"]', "prometheus")
     make(node.clone, "up")
+    node.rolled_out()
     node.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SCRAPER_NAMESPACE}})
     found = {}
     for namespace in NAMESPACES:

@@ -22,6 +22,7 @@ def test_a_failing_probe_shows_as_not_ready_in_make_ups_error(node: Node) -> Non
 
     node.pulumi("config", "set", "--path", port_key, "8080")
     make(node.clone, "up")
+    node.rolled_out()
     assert list(readiness(node).values()) == [True], readiness(node)
 
 

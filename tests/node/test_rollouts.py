@@ -54,13 +54,7 @@ def rolled_by(node: Node, key: str, value: str = "1") -> tuple[list[str], str]:
     `up` printed with the pods before and after (for a failing assertion)."""
     before = workloads(node)
     node.pulumi("config", "set", "--path", key, value)
-    up = node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
-    # `up` can return before the controllers have taken the new templates in (seen on
-    # a loaded node: "Deployment initialization complete" at 0 s, the old pods still
-    # serving); the rollouts' own status says when they are done.
-    for namespace in NAMESPACES:
-        for workload in node.kubectl("get", "deployments,statefulsets", "-n", namespace, "-o", "name").stdout.split():
-            node.kubectl("rollout", "status", workload, "-n", namespace, "--timeout=300s")
+    up = node.up()
     after = serving_pods(node)
     rolled = sorted({workload for uid, (_, workload) in before.items() if uid not in after})
     names = sorted(name for name, _ in before.values())

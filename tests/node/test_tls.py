@@ -25,7 +25,7 @@ def test_http_redirects_to_https_and_the_gateway_serves_the_secrets_certificate(
     for namespace in sorted(routed):
         node.kubectl("create", "secret", "tls", SECRET, f"--cert={cert}", f"--key={key}", "-n", namespace)
     node.pulumi("config", "set", "--path", "platform:gateway.tls.secretName", SECRET)
-    node.pulumi("up", "--yes", "--skip-preview", "--parallel", "64")
+    node.up()
 
     status, headers, _ = node.get("/api")
     assert status == 301 and headers["location"] == "https://localhost/api", (status, headers)
