@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.documented import ROLLOUT_WAIT
 from tests.e2e.test_readme import user_shell
 from tests.e2e.test_user_path import Clone
 
@@ -107,14 +108,14 @@ class Node:
 
     def rolled_out(self) -> None:
         """Wait for every Deployment and StatefulSet of the platform to finish rolling
-        out. `up` can return before the controllers have taken a new template in (seen
-        on a loaded node: "Deployment initialization complete" at 0 s, the old pods
-        still serving, pulumi-kubernetes 4.25); the rollouts' own status, which checks
-        `observedGeneration`, says when they are done."""
-        for namespace in NAMESPACES:
-            listed = self.kubectl("get", "deployments,statefulsets", "-n", namespace, "-o", "name")
-            for workload in listed.stdout.split():
-                self.kubectl("rollout", "status", workload, "-n", namespace, "--timeout=300s")
+        out, with the commands docs/operations.md gives for it: `up` can return before
+        the controllers have taken a new template in (pulumi-kubernetes 4.25: the
+        Deployment "complete" at 0 s, the old pods still serving)."""
+        self.clone.run(
+            "bash",
+            "-c",
+            f". tools/env.sh && export KUBECONFIG=$PWD/.state/kubeconfig && set -euo pipefail\n{ROLLOUT_WAIT}",
+        )
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
         """GET `path` from the gateway through the port published on the host."""

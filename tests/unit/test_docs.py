@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from components.config.quantity import amount
+from tests.documented import ROLLOUT_WAIT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,3 +107,22 @@ def test_the_readme_gives_the_cpu_the_local_stack_requests_and_its_largest_rolli
     assert f"one more Authentik server ({surge})" in readme
     assert f"the local stack requests {cpus} CPUs and kind's own pods about 0.95" in troubleshooting
     assert f"rolling update of Authentik's server needs {surge} more" in troubleshooting
+
+
+@pytest.mark.parametrize("stack", ["local", "minikube", "staging-gke"])
+def test_the_documented_rollout_wait_finds_every_namespace_with_a_workload(stack: str) -> None:
+    """docs/operations.md waits for the rollouts in the namespaces it selects by label
+    (the node suite runs that block after each `up`): every namespace the stack
+    creates with a Deployment or StatefulSet in it carries the label."""
+    selector = ROLLOUT_WAIT.split("kubectl get namespaces -l ", 1)[1].split()[0]
+    key, value = selector.split("=")
+    objects = [
+        entry["inputs"] for entry in yaml.safe_load((ROOT / f"tests/unit/snapshots/{stack}.render.yaml").read_text())
+    ]
+    labelled = {
+        o["metadata"]["name"]
+        for o in objects
+        if o.get("kind") == "Namespace" and o["metadata"].get("labels", {}).get(key) == value
+    }
+    with_workloads = {o["metadata"]["namespace"] for o in objects if o.get("kind") in ("Deployment", "StatefulSet")}
+    assert with_workloads and with_workloads <= labelled, with_workloads - labelled
