@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.documented import AFTER_MAKE_UP, marked_blocks
 from tests.e2e.conftest import ROOT
 from tests.e2e.test_user_path import fresh_clone, tools_overlay
 
 pytestmark = pytest.mark.e2e
 
 FENCE = "```bash fresh-clone\n"
-AFTER_MAKE_UP = "```bash after-make-up\n"
 TIMEOUT = 1800
 # What a user's shell has that a test runner's may add: none of it may reach the block.
 USER_VARIABLES = ("HOME", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "GOPATH", "GOROOT", "PLATFORM_TOOLS_CACHE")
@@ -35,11 +35,7 @@ USER_VARIABLES = ("HOME", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "GOPATH", 
 
 def fresh_clone_blocks(fence: str = FENCE) -> list[tuple[str, str]]:
     """Every block of the README and the docs marked with `fence`, as (where, script)."""
-    blocks = []
-    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        for number, chunk in enumerate(path.read_text().split(fence)[1:], start=1):
-            blocks.append((f"{path.relative_to(ROOT)}#{number}", chunk.split("\n```", 1)[0]))
-    return blocks
+    return marked_blocks(fence)
 
 
 def plain_pulumi_block() -> str:

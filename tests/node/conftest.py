@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from tests.documented import ROLLOUT_WAIT
-from tests.e2e.test_readme import user_shell
+from tests.e2e.test_readme import FreshClone, failed, user_shell
 from tests.e2e.test_user_path import Clone
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,14 +108,11 @@ class Node:
 
     def rolled_out(self) -> None:
         """Wait for every Deployment and StatefulSet of the platform to finish rolling
-        out, with the commands docs/operations.md gives for it: `up` can return before
+        out, with the block docs/operations.md gives for it, as written: `up` can return before
         the controllers have taken a new template in (pulumi-kubernetes 4.25: the
         Deployment "complete" at 0 s, the old pods still serving)."""
-        self.clone.run(
-            "bash",
-            "-c",
-            f". tools/env.sh && export KUBECONFIG=$PWD/.state/kubeconfig && set -euo pipefail\n{ROLLOUT_WAIT}",
-        )
+        done = FreshClone(self.clone.path).bash(ROLLOUT_WAIT)
+        assert done.returncode == 0, failed(ROLLOUT_WAIT, done)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
         """GET `path` from the gateway through the port published on the host."""

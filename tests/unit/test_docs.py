@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from components.config.quantity import amount
-from tests.documented import ROLLOUT_WAIT
+from tests.documented import ROLLOUT_WAIT, marked_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,12 +33,7 @@ def test_architecture_diagram_is_current(stack: str) -> None:
 
 
 def _runnable_blocks() -> list[tuple[str, str]]:
-    blocks = []
-    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        text = path.read_text()
-        for number, chunk in enumerate(text.split("```bash runnable\n")[1:], start=1):
-            blocks.append((f"{path.relative_to(ROOT)}#{number}", chunk.split("\n```", 1)[0]))
-    return blocks
+    return marked_blocks("```bash runnable\n")
 
 
 @pytest.mark.parametrize(("where", "script"), _runnable_blocks(), ids=[b[0] for b in _runnable_blocks()])
